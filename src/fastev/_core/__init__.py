@@ -1,0 +1,1 @@
+"""Native (Cython) codec core. Import through the facades, never directly."""

@@ -1,0 +1,50 @@
+# Native path-prefix ACL trie (see acl.pyx). Declared here so the batch
+# transcoder can cimport the nogil entry points and call them per event.
+from libc.stdint cimport int32_t, uint64_t
+
+
+cdef struct TrieNode:
+    Py_ssize_t first_child   # children of a node are contiguous, sorted bytewise by key
+    Py_ssize_t n_children
+    Py_ssize_t key_start     # component bytes (UTF-8) in FlatTrie.keys
+    Py_ssize_t key_len
+    uint64_t mask            # IdentityView/PrefixFilter: kinds allowed here, ancestors folded in
+    Py_ssize_t first_grant   # PathTrie: per-principal masks in FlatTrie.grants, sorted by principal
+    Py_ssize_t n_grants
+
+
+cdef struct Grant:
+    int32_t principal
+    uint64_t allow
+    uint64_t deny
+
+
+cdef struct FlatTrie:
+    TrieNode* nodes          # nodes[0] is the root (the path "/")
+    Py_ssize_t n_nodes
+    char* keys
+    Grant* grants
+
+
+cdef Py_ssize_t find_child(const FlatTrie* trie, const TrieNode* node,
+                           const char* key, Py_ssize_t n) noexcept nogil
+cdef Py_ssize_t deepest_node(const FlatTrie* trie, const char* path, Py_ssize_t n) noexcept nogil
+
+
+cdef class IdentityView:
+    cdef FlatTrie trie
+    cdef readonly object identity
+    cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil
+
+
+cdef class PrefixFilter:
+    cdef FlatTrie trie
+    cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil
+
+
+cdef class PathTrie:
+    cdef FlatTrie trie
+    cdef dict principal_ids
+    cdef readonly tuple rules
+    cdef bint match_ids(self, const char* path, Py_ssize_t n, int kind,
+                        const int32_t* principals, Py_ssize_t n_principals) noexcept nogil

@@ -1,0 +1,313 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Native path-prefix ACL trie: the compiled structure and the lookup.
+
+Rule parsing and the rule tables come from the pure-Python reference
+(fastev._ref.acl); this module compiles them into one flat C trie per object:
+an array of nodes whose children are contiguous and sorted bytewise, so a
+child is found by binary search over component bytes (UTF-8, compared as they
+are: FORMATS.md §2 forbids Unicode normalisation). The lookup touches no
+Python object and needs no GIL; its cost grows with the path depth and the
+log of the fan-out, never with the number of rules.
+"""
+from libc.stdint cimport int32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memchr, memcmp, memcpy
+
+from fastev._ref import acl as _ref
+from fastev._ref.paths import path_components
+
+# Shifting a 64-bit mask by 64 or more is undefined behaviour in C.
+cdef enum:
+    MAX_KINDS = 64
+
+
+# ---------------------------------------------------------------- lookup (nogil)
+
+cdef Py_ssize_t find_child(const FlatTrie* trie, const TrieNode* node,
+                           const char* key, Py_ssize_t n) noexcept nogil:
+    """Index of the child of ``node`` whose key is ``key[:n]``, or -1."""
+    cdef Py_ssize_t lo = node.first_child
+    cdef Py_ssize_t hi = node.first_child + node.n_children
+    cdef Py_ssize_t mid
+    cdef const TrieNode* child
+    cdef int order
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        child = &trie.nodes[mid]
+        # memcmp orders as unsigned bytes, as Python sorts bytes at build time.
+        order = memcmp(trie.keys + child.key_start, key, child.key_len if child.key_len < n else n)
+        if order == 0:
+            order = (child.key_len > n) - (child.key_len < n)
+        if order == 0:
+            return mid
+        if order < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return -1
+
+
+cdef Py_ssize_t deepest_node(const FlatTrie* trie, const char* path, Py_ssize_t n) noexcept nogil:
+    """Index of the deepest trie node on ``path``'s walk; -1 if ``path`` is neither ``""`` nor absolute.
+
+    ``path`` is canonical UTF-8. Length 0 is the no-file path, which only the
+    root (rules on ``/``) covers. An empty component from a non-canonical
+    caller matches no child (no key is empty), so it cannot widen a match.
+    """
+    cdef Py_ssize_t node = 0
+    cdef Py_ssize_t start = 1
+    cdef Py_ssize_t end
+    cdef Py_ssize_t child
+    cdef const char* slash
+    if trie.nodes == NULL or n < 0:
+        return -1
+    if n == 0:
+        return 0
+    if path[0] != b'/':
+        return -1
+    while start < n:
+        slash = <const char*>memchr(path + start, b'/', <size_t>(n - start))
+        end = (slash - path) if slash != NULL else n
+        child = find_child(trie, &trie.nodes[node], path + start, end - start)
+        if child < 0:
+            break
+        node = child
+        start = end + 1
+    return node
+
+
+cdef inline bint mask_match(const FlatTrie* trie, const char* path, Py_ssize_t n, int kind) noexcept nogil:
+    cdef Py_ssize_t node
+    if kind < 0 or kind >= MAX_KINDS:
+        return False
+    node = deepest_node(trie, path, n)
+    return node >= 0 and (trie.nodes[node].mask >> kind) & 1
+
+
+cdef inline void add_grants(const FlatTrie* trie, const TrieNode* node,
+                            const int32_t* principals, Py_ssize_t n_principals,
+                            uint64_t* allow, uint64_t* deny) noexcept nogil:
+    """OR in the masks this node grants to any of ``principals``."""
+    cdef Py_ssize_t i, lo, hi, mid
+    cdef const Grant* grant
+    for i in range(n_principals):
+        lo = node.first_grant
+        hi = node.first_grant + node.n_grants
+        while lo < hi:
+            mid = lo + (hi - lo) // 2
+            grant = &trie.grants[mid]
+            if grant.principal == principals[i]:
+                allow[0] |= grant.allow
+                deny[0] |= grant.deny
+                break
+            if grant.principal < principals[i]:
+                lo = mid + 1
+            else:
+                hi = mid
+
+
+# ---------------------------------------------------------------- build (with the GIL)
+
+cdef class _Node:
+    """A node of the temporary Python tree the flat trie is compiled from."""
+    cdef dict children
+    cdef uint64_t allow, deny, mask
+    cdef list grants
+    cdef Py_ssize_t first_child
+
+    def __cinit__(self):
+        self.children = {}
+        self.grants = []
+
+
+cdef void free_trie(FlatTrie* trie) noexcept nogil:
+    free(trie.nodes)
+    free(trie.keys)
+    free(trie.grants)
+    trie.nodes = NULL
+    trie.keys = NULL
+    trie.grants = NULL
+    trie.n_nodes = 0
+
+
+cdef int build_trie(FlatTrie* out, dict masks, dict grants) except -1:
+    """Compile ``{canonical path: (allow, deny)}`` and ``{canonical path: {principal id: (allow, deny)}}``.
+
+    Node masks fold in every ancestor's allow and deny (``mask = allow & ~deny``
+    accumulated from the root), so a mask lookup answers from the deepest node.
+    """
+    cdef _Node root = _Node()
+    cdef _Node node, child
+    cdef Py_ssize_t i, g, key_start
+    for path in set(masks) | set(grants):
+        node = root
+        for part in path_components(path):
+            key = part.encode("utf-8")
+            child = node.children.get(key)
+            if child is None:
+                child = node.children[key] = _Node()
+            node = child
+        node.allow, node.deny = masks.get(path, (0, 0))
+        node.grants = sorted(grants.get(path, {}).items())
+    # Breadth-first order keeps each node's children contiguous and sorted.
+    order = [root]
+    keys = [b""]
+    root.mask = root.allow & ~root.deny
+    i = 0
+    while i < len(order):
+        node = order[i]
+        node.first_child = len(order)
+        for key in sorted(node.children):
+            child = node.children[key]
+            child.allow |= node.allow
+            child.deny |= node.deny
+            child.mask = child.allow & ~child.deny
+            order.append(child)
+            keys.append(key)
+        i += 1
+    arena = b"".join(keys)
+    n_grants = sum(len((<_Node>n).grants) for n in order)
+
+    free_trie(out)
+    out.nodes = <TrieNode*>malloc(len(order) * sizeof(TrieNode))
+    out.keys = <char*>malloc(len(arena) + 1)
+    out.grants = <Grant*>malloc((n_grants + 1) * sizeof(Grant))
+    if out.nodes == NULL or out.keys == NULL or out.grants == NULL:
+        free_trie(out)
+        raise MemoryError()
+    memcpy(out.keys, <const char*>arena, len(arena))
+    out.n_nodes = len(order)
+    key_start = 0
+    g = 0
+    for i in range(len(order)):
+        node = order[i]
+        out.nodes[i].first_child = node.first_child
+        out.nodes[i].n_children = len(node.children)
+        out.nodes[i].key_start = key_start
+        out.nodes[i].key_len = len(keys[i])
+        out.nodes[i].mask = node.mask
+        out.nodes[i].first_grant = g
+        out.nodes[i].n_grants = len(node.grants)
+        key_start += len(keys[i])
+        for principal, (allow, deny) in node.grants:
+            out.grants[g].principal = principal
+            out.grants[g].allow = allow
+            out.grants[g].deny = deny
+            g += 1
+    return 0
+
+
+cdef bytes canonical_key(str path):
+    """UTF-8 of the canonical event path, or None if the path is refused (FORMATS.md §2)."""
+    key = _ref.event_path_key(path)
+    return None if key is None else key.encode("utf-8")
+
+
+# ---------------------------------------------------------------- public classes
+
+cdef class IdentityView:
+    """The trie pre-filtered to one identity: a lookup is one walk checking one kind mask per node."""
+
+    def __init__(self, rules, identity):
+        build_trie(&self.trie, _ref.mask_table(rules, identity.principals()), {})
+        self.identity = identity
+
+    def __dealloc__(self):
+        free_trie(&self.trie)
+
+    cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil:
+        return mask_match(&self.trie, path, n, kind)
+
+    def allows(self, str path, kind) -> bool:
+        cdef int ordinal = _ref.kind_ordinal(kind)
+        cdef bytes key = canonical_key(path)
+        return key is not None and self.match(key, len(key), ordinal)
+
+    def match_canonical(self, bytes path, int kind) -> bool:
+        """The C entry point as the transcoder calls it: canonical UTF-8 and a kind ordinal."""
+        return self.match(path, len(path), kind)
+
+
+cdef class PrefixFilter:
+    """A route's plain filter: component-prefix paths (none: all) and kinds (none: all), no principals."""
+
+    def __init__(self, paths=(), kinds=()):
+        build_trie(&self.trie, _ref.prefix_filter_table(paths, kinds), {})
+
+    def __dealloc__(self):
+        free_trie(&self.trie)
+
+    cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil:
+        return mask_match(&self.trie, path, n, kind)
+
+    # Not ``match``: that name is the nogil C entry point.
+    def matches(self, str path, kind) -> bool:
+        cdef int ordinal = _ref.kind_ordinal(kind)
+        cdef bytes key = canonical_key(path)
+        return key is not None and self.match(key, len(key), ordinal)
+
+    def match_canonical(self, bytes path, int kind) -> bool:
+        return self.match(path, len(path), kind)
+
+
+cdef class PathTrie:
+    """Every rule in one trie; each node holds per-principal masks sorted by principal id."""
+
+    def __init__(self, rules):
+        self.rules = _ref.checked_rules(rules)
+        table = _ref.grant_table(self.rules)
+        ids = {}
+        for grants in table.values():
+            for principal in grants:
+                ids.setdefault(principal, len(ids))
+        self.principal_ids = ids
+        build_trie(&self.trie, {}, {path: {ids[p]: masks for p, masks in grants.items()}
+                                    for path, grants in table.items()})
+
+    def __dealloc__(self):
+        free_trie(&self.trie)
+
+    cdef bint match_ids(self, const char* path, Py_ssize_t n, int kind,
+                        const int32_t* principals, Py_ssize_t n_principals) noexcept nogil:
+        """``principals`` are ids from ``principal_ids``; same walk as deepest_node, OR-ing grants."""
+        cdef uint64_t allow = 0
+        cdef uint64_t deny = 0
+        cdef Py_ssize_t node = 0
+        cdef Py_ssize_t start = 1
+        cdef Py_ssize_t end
+        cdef const char* slash
+        if kind < 0 or kind >= MAX_KINDS or self.trie.nodes == NULL or n < 0:
+            return False
+        if n > 0 and path[0] != b'/':
+            return False
+        add_grants(&self.trie, &self.trie.nodes[0], principals, n_principals, &allow, &deny)
+        while start < n:
+            slash = <const char*>memchr(path + start, b'/', <size_t>(n - start))
+            end = (slash - path) if slash != NULL else n
+            node = find_child(&self.trie, &self.trie.nodes[node], path + start, end - start)
+            if node < 0:
+                break
+            add_grants(&self.trie, &self.trie.nodes[node], principals, n_principals, &allow, &deny)
+            start = end + 1
+        return (allow & ~deny) >> kind & 1
+
+    def allows(self, identity, str path, kind) -> bool:
+        cdef int ordinal = _ref.kind_ordinal(kind)
+        cdef bytes key = canonical_key(path)
+        cdef int32_t* ids
+        cdef Py_ssize_t i
+        if key is None:
+            return False
+        found = [self.principal_ids[p] for p in identity.principals() if p in self.principal_ids]
+        ids = <int32_t*>malloc((len(found) + 1) * sizeof(int32_t))
+        if ids == NULL:
+            raise MemoryError()
+        try:
+            for i in range(len(found)):
+                ids[i] = found[i]
+            return self.match_ids(key, len(key), ordinal, ids, len(found))
+        finally:
+            free(ids)
+
+    def view(self, identity) -> IdentityView:
+        return IdentityView(self.rules, identity)

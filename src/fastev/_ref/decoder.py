@@ -1,0 +1,298 @@
+"""Reference Decoder: raw bytes -> event dicts + DecodeErrors, for every source.
+
+Checks run in the order documented in errors.REASONS; the native decoder
+(``fastev._core.codec``) follows the same order so both report the same error.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import ConfigError, DecodeError
+from ..event import DECODER_NAMES, SOURCES
+from .billing import READ_FIELDS as BILLING_READ
+from .billing import decode_billing
+from .eventid import event_id
+from .fields import Reject, Skip, check_duplicates
+from .framing import LineFramer, RawRecord, SseFrame, SseFramer
+from .gpfs import AUDIT_READ, WATCH_READ, decode_gpfs_audit, decode_gpfs_watch
+from .inotify_flags import DEFAULT_PAIRING_WINDOW, Loss, RenamePairer
+from .inotify_sse import DATA_READ, SYSTEM_READ, decode_inotify, decode_system, load_watches
+from .jsonparse import JObj, JsonError, parse
+from .s3 import MESSAGE_READ, RECORD_READ, decode_s3_record, s3_records
+
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
+_FAILED = object()
+_JSON_READ = {"dcache-billing": BILLING_READ, "gpfs-audit": AUDIT_READ, "gpfs-watch": WATCH_READ}
+SOURCE_NAMES = DECODER_NAMES + ("auto",)
+_SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
+
+
+class DecodeStats:
+    __slots__ = ("records", "decoded", "skipped", "rejected", "loss")
+
+    def __init__(self) -> None:
+        self.records = self.decoded = self.skipped = self.rejected = self.loss = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def add(self, other: DecodeStats) -> None:
+        for k in self.__slots__:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+class Batch:
+    """What one feed produced: event dicts in order, errors in order, counters."""
+
+    __slots__ = ("events", "errors", "stats")
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.errors: list[DecodeError] = []
+        self.stats = DecodeStats()
+
+
+def detect_source(msg: JObj) -> str | None:
+    """Auto detection from the top-level names each format always carries."""
+    if "Records" in msg or "EventName" in msg:
+        return "s3"
+    if "LWE_JSON" in msg:
+        return "gpfs-audit"
+    if "WF_JSON" in msg:
+        return "gpfs-watch"
+    if "msgType" in msg:
+        return "dcache-billing"
+    return None
+
+
+class Decoder:
+    """Stateful decoder for one input stream (rename pairing and partial lines span feeds)."""
+
+    def __init__(self, source: str, *, inotify_watches: dict[str, str] | None = None,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 pairing_window: int = DEFAULT_PAIRING_WINDOW, now_us: int | None = None) -> None:
+        if source not in SOURCE_NAMES:
+            raise ConfigError(f"source: unknown decoder {source!r}; choose one of {', '.join(SOURCE_NAMES)}")
+        if max_record_bytes < 1:
+            raise ConfigError("max_record_bytes must be positive")
+        self.source = source
+        self.watches = load_watches(inotify_watches)
+        self.max_record_bytes = max_record_bytes
+        self.now_us = now_us
+        self.pairer = RenamePairer(pairing_window)
+        self.index = 0
+        self.stream_sse: bool | None = True if source == "dcache-inotify" else (
+            False if source != "auto" else None)
+        self.lines = LineFramer(max_record_bytes)
+        self.sse = SseFramer(max_record_bytes)
+
+    # -- entry points -------------------------------------------------------
+    def feed(self, data: bytes, final: bool = False) -> Batch:
+        """A chunk of a byte stream (JSON lines, or SSE text for dcache-inotify)."""
+        out = Batch()
+        if self.stream_sse is None:
+            head = data.lstrip(b" \t\r\n")
+            if not head and not final:
+                self.lines.buf += data  # undecided: keep it
+                return out
+            self.stream_sse = head.startswith(_SSE_STARTS)
+            if self.stream_sse:
+                data, self.lines.buf = self.lines.buf + data, b""
+        now = self._now()
+        if self.stream_sse:
+            for frame in self.sse.feed(data, final):
+                self._frame(frame, now, out)
+        else:
+            for rec in self.lines.feed(data, final):
+                self._json_record(rec, now, out)
+        if final:
+            self._finish(out)
+        return out
+
+    def feed_records(self, records: Iterable[bytes], offsets: Iterable[int] | None = None) -> Batch:
+        """Already-framed records (e.g. Kafka message values); one record per item."""
+        out = Batch()
+        now = self._now()
+        offs = iter(offsets) if offsets is not None else None
+        for raw in records:
+            offset = next(offs) if offs is not None else -1
+            if self.source == "dcache-inotify" or (self.source == "auto" and raw.lstrip().startswith(_SSE_STARTS)):
+                framer = SseFramer(self.max_record_bytes)
+                for frame in framer.feed(raw, final=True):
+                    frame.raw.offset = offset
+                    frame.raw.line = 0
+                    self._frame(frame, now, out)
+                continue
+            if len(raw) > self.max_record_bytes:
+                self._json_record(RawRecord(raw[: self.max_record_bytes], offset, 0, True), now, out)
+            else:
+                self._json_record(RawRecord(raw, offset, 0), now, out)
+        return out
+
+    def finish(self) -> Batch:
+        """End of input: flush a partial last record and unpaired moves."""
+        return self.feed(b"", final=True)
+
+    # -- internals ----------------------------------------------------------
+    def _now(self) -> int:
+        return self.now_us if self.now_us is not None else time.time_ns() // 1000
+
+    def _finish(self, out: Batch) -> None:
+        for ev in self.pairer.finish():
+            self._emit(ev, out)
+
+    def _emit(self, ev: dict[str, Any], out: Batch) -> None:
+        out.events.append(ev)
+        out.stats.decoded += 1
+
+    def _reject(self, rec: RawRecord, index: int, source: str, reason: str, field: str | None,
+                out: Batch) -> None:
+        out.errors.append(DecodeError(reason, field, index=index, offset=rec.offset, line=rec.line,
+                                      source=source, raw=rec.data))
+        out.stats.rejected += 1
+
+    def _open(self, rec: RawRecord, payload: bytes, index: int, source: str, out: Batch) -> Any:
+        """Size, UTF-8, JSON and top-level checks shared by every source.
+
+        Returns the parsed object, or _FAILED after reporting the error.
+        """
+        if rec.too_large:
+            self._reject(rec, index, source, "too-large", None, out)
+            return _FAILED
+        try:
+            rec.data.decode("utf-8")
+            value = parse(payload.decode("utf-8"))
+        except UnicodeDecodeError:
+            self._reject(rec, index, source, "invalid-utf8", None, out)
+            return _FAILED
+        except JsonError as e:
+            self._reject(rec, index, source, e.reason, None, out)
+            return _FAILED
+        if not isinstance(value, JObj):
+            self._reject(rec, index, source, "not-an-object", None, out)
+            return _FAILED
+        return value
+
+    def _json_record(self, rec: RawRecord, now: int, out: Batch) -> None:
+        index = self.index
+        self.index += 1
+        out.stats.records += 1
+        for ev in self.pairer.expire(index):
+            self._emit(ev, out)
+        source = self.source
+        value = self._open(rec, rec.data, index, source, out)
+        if value is _FAILED:
+            return
+        if source == "auto":
+            detected = detect_source(value)
+            if detected is None:
+                self._reject(rec, index, source, "unknown-format", None, out)
+                return
+            source = detected
+        ordinal = DECODER_NAMES.index(source)
+        try:
+            if source == "s3":
+                self._s3(rec, value, index, ordinal, out)
+                return
+            check_duplicates(value, _JSON_READ[source])
+            cookie = None
+            if source == "dcache-billing":
+                ev: dict[str, Any] | None = decode_billing(value)
+            elif source == "gpfs-audit":
+                ev = decode_gpfs_audit(value)
+            else:
+                res = decode_gpfs_watch(value)
+                ev, cookie = res if res is not None else (None, None)
+        except Reject as r:
+            self._reject(rec, index, source, r.reason, r.field, out)
+            return
+        except Skip:
+            out.stats.skipped += 1
+            return
+        except Loss:
+            out.stats.loss += 1
+            return
+        if ev is None:
+            out.stats.skipped += 1
+            return
+        ev["id"] = event_id(ordinal, rec.data, 0)
+        for e in self.pairer.add(index, ev, cookie):
+            self._emit(e, out)
+
+    def _s3(self, rec: RawRecord, msg: JObj, index: int, ordinal: int, out: Batch) -> None:
+        check_duplicates(msg, MESSAGE_READ)
+        records = s3_records(msg)
+        if not records:
+            out.stats.skipped += 1
+            return
+        for i, item in enumerate(records):
+            prefix = f"Records[{i}]"
+            try:
+                if isinstance(item, JObj):
+                    check_duplicates(item, RECORD_READ, prefix)
+                ev = decode_s3_record(item, prefix)
+            except Reject as r:
+                self._reject(rec, index, "s3", r.reason, r.field, out)
+                continue
+            ev["id"] = event_id(ordinal, rec.data, i)
+            self._emit(ev, out)
+
+    def _frame(self, frame: SseFrame, now: int, out: Batch) -> None:
+        rec = frame.raw
+        index = self.index
+        self.index += 1
+        out.stats.records += 1
+        for ev in self.pairer.expire(index):
+            self._emit(ev, out)
+        source = "dcache-inotify"
+        if not rec.too_large and _valid_utf8(rec.data) and frame.event not in ("inotify", "SYSTEM"):
+            out.stats.skipped += 1  # metronome, or another channel's type
+            return
+        value = self._open(rec, frame.data, index, source, out)
+        if value is _FAILED:
+            return
+        sse_id = frame.id.decode("utf-8") if frame.id else None
+        try:
+            if frame.event == "SYSTEM":
+                check_duplicates(value, SYSTEM_READ)
+                decode_system(value)
+                return
+            check_duplicates(value, DATA_READ)
+            res = decode_inotify(value, self.watches, sse_id, now)
+        except Reject as r:
+            self._reject(rec, index, source, r.reason, r.field, out)
+            return
+        except Skip:
+            out.stats.skipped += 1
+            return
+        except Loss:
+            out.stats.loss += 1
+            return
+        if res is None:
+            out.stats.skipped += 1
+            return
+        ev, cookie = res
+        ev["id"] = event_id(SOURCES.index("DCACHE_INOTIFY"), rec.data, 0)
+        for e in self.pairer.add(index, ev, cookie):
+            self._emit(e, out)
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_all(data: bytes, source: str, **options: Any) -> Batch:
+    """Decode a whole input at once."""
+    dec = Decoder(source, **options)
+    out = dec.feed(data)
+    tail = dec.finish()
+    out.events += tail.events
+    out.errors += tail.errors
+    out.stats.add(tail.stats)
+    return out

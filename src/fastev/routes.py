@@ -1,0 +1,106 @@
+"""Routes: which events go where, read from the pipeline's TOML config.
+
+```toml
+[acl]
+file = "acl.toml"            # relative to the config file
+[[route]]
+name = "atlas"
+principals = ["group:/atlas"]   # deliver what these identities may ALL see under the ACL
+paths = ["/pnfs/example.org/data/atlas"]   # plain component-prefix filter
+kinds = ["UPLOAD", "DELETE"]               # plain kind filter
+topic = "atlas-events"        # used by the Kafka sink (later issues); accepted here
+```
+A route with several principals delivers only what every one of them may see:
+a topic is shared by its readers, so nothing reaches one reader that another
+must not see (default deny). A route without principals, paths and kinds
+takes every event. Routes with principals need an ``[acl]`` file.
+"""
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .event import KINDS
+
+ROUTE_KEYS = frozenset({"name", "principals", "paths", "kinds", "topic", "format", "key"})
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    name: str
+    principals: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)  # topic/format/key for the sinks
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesConfig:
+    routes: tuple[RouteSpec, ...]
+    acl_file: Path | None
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: must be a list of non-empty strings")
+    return tuple(value)
+
+
+def parse_routes(doc: dict[str, Any], base_dir: Path, filename: str = "<config>") -> RoutesConfig:
+    acl_file = None
+    acl = doc.get("acl")
+    if acl is not None:
+        if not isinstance(acl, dict) or not isinstance(acl.get("file"), str):
+            raise ConfigError(f"{filename}: [acl] needs file = \"rules.toml\"")
+        unknown = set(acl) - {"file"}
+        if unknown:
+            raise ConfigError(f"{filename}: [acl]: unknown key {sorted(unknown)[0]!r}")
+        acl_file = (base_dir / acl["file"]).resolve()
+    tables = doc.get("route", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"{filename}: route must be an array of tables ([[route]])")
+    routes: list[RouteSpec] = []
+    seen: set[str] = set()
+    for i, t in enumerate(tables):
+        where = f"{filename}: route[{i}]"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{where}: must be a table")
+        unknown = set(t) - ROUTE_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        name = t.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name: a non-empty string is required")
+        if name in seen:
+            raise ConfigError(f"{where}.name: duplicate route name {name!r}")
+        seen.add(name)
+        principals = _strings(t.get("principals", []), f"{where}.principals")
+        paths = _strings(t.get("paths", []), f"{where}.paths")
+        kinds = _strings(t.get("kinds", []), f"{where}.kinds")
+        for k in kinds:
+            if k not in KINDS:
+                raise ConfigError(f"{where}.kinds: unknown kind {k!r}")
+        if principals and acl_file is None:
+            raise ConfigError(f"{where}.principals: routes with principals need an [acl] file")
+        extra = {k: t[k] for k in ("topic", "format", "key") if k in t}
+        routes.append(RouteSpec(name, principals, paths, kinds, extra))
+    return RoutesConfig(tuple(routes), acl_file)
+
+
+def load_routes(path: str | Path) -> RoutesConfig:
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text("utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    return parse_routes(doc, p.parent, str(p))
+
+
+def route_names(routes: Sequence[RouteSpec]) -> tuple[str, ...]:
+    return tuple(r.name for r in routes)
