@@ -27,7 +27,8 @@ def test_example_file_parses() -> None:
     rules = parse_rules_toml(EXAMPLE, "example.toml")
     up_del = 1 << KINDS.index("UPLOAD") | 1 << KINDS.index("DELETE")
     assert rules == [
-        Rule("allow", ("group:/atlas", "user:alice", "uid:1000", "*"), ("/pnfs/example.org/data/atlas",), up_del),
+        Rule("allow", ("group:/atlas", "user:alice", "uid:1000", "*"), ("/pnfs/example.org/data/atlas",),
+             up_del),
         Rule("deny", ("user:bob",), ("/pnfs/example.org/data/atlas/private",), (1 << len(KINDS)) - 1),
     ]
 

@@ -44,7 +44,9 @@ cdef class PrefixFilter:
 
 cdef class PathTrie:
     cdef FlatTrie trie
-    cdef dict principal_ids
+    cdef dict principal_ids      # principal string -> int32 id used in Grant.principal
+    cdef dict principal_cache    # identity -> packed sorted int32 ids
     cdef readonly tuple rules
+    cdef bytes principal_ids_of(self, identity)
     cdef bint match_ids(self, const char* path, Py_ssize_t n, int kind,
                         const int32_t* principals, Py_ssize_t n_principals) noexcept nogil

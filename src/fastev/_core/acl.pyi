@@ -3,6 +3,8 @@ from collections.abc import Iterable
 
 from fastev._ref.acl import Identity, Rule
 
+def is_canonical_utf8(path: bytes) -> bool: ...
+
 class IdentityView:
     @property
     def identity(self) -> Identity: ...

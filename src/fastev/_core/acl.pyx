@@ -9,12 +9,19 @@ are: FORMATS.md §2 forbids Unicode normalisation). The lookup touches no
 Python object and needs no GIL; its cost grows with the path depth and the
 log of the fan-out, never with the number of rules.
 """
+from array import array
+
 from libc.stdint cimport int32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy
 
 from fastev._ref import acl as _ref
 from fastev._ref.paths import path_components
+from fastev.event import KINDS
+
+cdef Py_ssize_t N_KINDS = len(KINDS)
+cdef Py_ssize_t PRINCIPAL_CACHE_SIZE = 4096
+assert array("i").itemsize == sizeof(int32_t)
 
 # Shifting a 64-bit mask by 64 or more is undefined behaviour in C.
 cdef enum:
@@ -197,10 +204,54 @@ cdef int build_trie(FlatTrie* out, dict masks, dict grants) except -1:
     return 0
 
 
+cdef bint is_canonical(const char* path, Py_ssize_t n) noexcept nogil:
+    """True iff canonical_path() would return ``path`` unchanged (FORMATS.md §2)."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t start = 1
+    if n <= 0 or path[0] != b'/':
+        return False
+    if n == 1:
+        return True
+    if path[n - 1] == b'/':
+        return False
+    for i in range(1, n + 1):
+        if i == n or path[i] == b'/':
+            if i == start:  # empty component: "//"
+                return False
+            if path[start] == b'.' and (i - start == 1 or (i - start == 2 and path[start + 1] == b'.')):
+                return False
+            start = i + 1
+        elif path[i] == 0:
+            return False
+    return True
+
+
+def is_canonical_utf8(bytes path) -> bool:
+    """The C canonical-form check, exposed for tests."""
+    return is_canonical(path, len(path))
+
+
 cdef bytes canonical_key(str path):
-    """UTF-8 of the canonical event path, or None if the path is refused (FORMATS.md §2)."""
+    """UTF-8 of the canonical event path (b"" for ""), or None if the path is refused (FORMATS.md §2).
+
+    Most event paths are canonical already: a C check accepts those and
+    only the rest go through the reference canonical_path().
+    """
+    cdef bytes data
+    try:
+        data = path.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: invalid UTF-8, refused
+        return None
+    if len(data) == 0 or is_canonical(data, len(data)):
+        return data
     key = _ref.event_path_key(path)
     return None if key is None else key.encode("utf-8")
+
+
+cdef int kind_ordinal(kind) except -1:
+    if type(kind) is int and 0 <= kind < N_KINDS:
+        return kind
+    return _ref.kind_ordinal(kind)
 
 
 # ---------------------------------------------------------------- public classes
@@ -219,7 +270,7 @@ cdef class IdentityView:
         return mask_match(&self.trie, path, n, kind)
 
     def allows(self, str path, kind) -> bool:
-        cdef int ordinal = _ref.kind_ordinal(kind)
+        cdef int ordinal = kind_ordinal(kind)
         cdef bytes key = canonical_key(path)
         return key is not None and self.match(key, len(key), ordinal)
 
@@ -242,7 +293,7 @@ cdef class PrefixFilter:
 
     # Not ``match``: that name is the nogil C entry point.
     def matches(self, str path, kind) -> bool:
-        cdef int ordinal = _ref.kind_ordinal(kind)
+        cdef int ordinal = kind_ordinal(kind)
         cdef bytes key = canonical_key(path)
         return key is not None and self.match(key, len(key), ordinal)
 
@@ -261,6 +312,7 @@ cdef class PathTrie:
             for principal in grants:
                 ids.setdefault(principal, len(ids))
         self.principal_ids = ids
+        self.principal_cache = {}
         build_trie(&self.trie, {}, {path: {ids[p]: masks for p, masks in grants.items()}
                                     for path, grants in table.items()})
 
@@ -291,23 +343,33 @@ cdef class PathTrie:
             start = end + 1
         return (allow & ~deny) >> kind & 1
 
+    cdef bytes principal_ids_of(self, identity):
+        """The identity's principal ids as packed int32 (cached: readers repeat)."""
+        try:
+            packed = self.principal_cache.get(identity)
+        except TypeError:  # an unhashable identity-like object: just don't cache
+            identity_key = None
+            packed = None
+        else:
+            identity_key = identity
+        if packed is None:
+            ids = self.principal_ids
+            packed = array("i", sorted(ids[p] for p in identity.principals() if p in ids)).tobytes()
+            if identity_key is not None:
+                if len(self.principal_cache) >= PRINCIPAL_CACHE_SIZE:
+                    self.principal_cache.clear()
+                self.principal_cache[identity_key] = packed
+        return packed
+
     def allows(self, identity, str path, kind) -> bool:
-        cdef int ordinal = _ref.kind_ordinal(kind)
+        cdef int ordinal = kind_ordinal(kind)
         cdef bytes key = canonical_key(path)
-        cdef int32_t* ids
-        cdef Py_ssize_t i
+        cdef bytes ids
         if key is None:
             return False
-        found = [self.principal_ids[p] for p in identity.principals() if p in self.principal_ids]
-        ids = <int32_t*>malloc((len(found) + 1) * sizeof(int32_t))
-        if ids == NULL:
-            raise MemoryError()
-        try:
-            for i in range(len(found)):
-                ids[i] = found[i]
-            return self.match_ids(key, len(key), ordinal, ids, len(found))
-        finally:
-            free(ids)
+        ids = self.principal_ids_of(identity)
+        return self.match_ids(key, len(key), ordinal, <const int32_t*><const char*>ids,
+                              len(ids) // sizeof(int32_t))
 
     def view(self, identity) -> IdentityView:
         return IdentityView(self.rules, identity)

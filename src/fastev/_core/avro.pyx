@@ -7,6 +7,7 @@ byte the reference's, errors included (same exception type and message).
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
@@ -14,6 +15,7 @@ from libc.string cimport memcpy
 
 from fastev._core.event cimport Attr, EventRec, Str
 
+import io
 import os
 import zlib
 
@@ -388,21 +390,19 @@ cdef str _utf8_error(str field, object value, int rc):
     return f"{field}: string is not encodable as UTF-8"
 
 
-cdef Str _utf8(str field, object value) except *:
-    cdef Str s
-    cdef int rc = _as_utf8(value, &s)
+cdef int _utf8(str field, object value, Str* out) except -1:
+    cdef int rc = _as_utf8(value, out)
     if rc:
         raise ValueError(_utf8_error(field, value, rc))
-    return s
+    return 0
 
 
-cdef Str _opt_utf8(str field, object value) except *:
-    cdef Str s
+cdef int _opt_utf8(str field, object value, Str* out) except -1:
     if value is None:
-        s.ptr = NULL
-        s.len = -1
-        return s
-    return _utf8(field, value)
+        out.ptr = NULL
+        out.len = -1
+        return 0
+    return _utf8(field, value, out)
 
 
 cdef int64_t _int64(str field, object value) except? -1:
@@ -453,10 +453,10 @@ cdef int _fill_scalars(EventRec* ev, dict d) except -1:
     _fill_id(ev, _get(d, "id"))
     ev.source = _ordinal("source", _get(d, "source"), _SOURCE_ORD, "Source")
     ev.kind = _ordinal("kind", _get(d, "kind"), _KIND_ORD, "Kind")
-    ev.raw_type = _utf8("raw_type", _get(d, "raw_type"))
+    _utf8("raw_type", _get(d, "raw_type"), &ev.raw_type)
     ev.time_us = _int64("time_us", _get(d, "time_us"))
-    ev.path = _utf8("path", _get(d, "path"))
-    ev.old_path = _opt_utf8("old_path", _get(d, "old_path"))
+    _utf8("path", _get(d, "path"), &ev.path)
+    _opt_utf8("old_path", _get(d, "old_path"), &ev.old_path)
     v = _get(d, "is_dir")
     if not isinstance(v, bool):
         raise ValueError(f"is_dir: expected bool, got {_type_name(v)}")
@@ -470,9 +470,9 @@ cdef int _fill_scalars(EventRec* ev, dict d) except -1:
     if not INT32_MIN <= v <= INT32_MAX:
         raise ValueError(f"status: {v} is outside int32")
     ev.status = <int32_t>PyLong_AsLongLong(v)
-    ev.status_msg = _opt_utf8("status_msg", _get(d, "status_msg"))
-    ev.file_id = _opt_utf8("file_id", _get(d, "file_id"))
-    ev.user = _opt_utf8("user", _get(d, "user"))
+    _opt_utf8("status_msg", _get(d, "status_msg"), &ev.status_msg)
+    _opt_utf8("file_id", _get(d, "file_id"), &ev.file_id)
+    _opt_utf8("user", _get(d, "user"), &ev.user)
     ev.has_uid = _opt_int64("uid", _get(d, "uid"), &ev.uid)
     ev.has_gid = _opt_int64("gid", _get(d, "gid"), &ev.gid)
     return 0
@@ -488,11 +488,13 @@ cdef struct _Scratch:
     Attr attrs_stack[_STACK_ITEMS]
     Str* groups_heap
     Attr* attrs_heap
+    PyObject* keep           # owned list of temporaries the Str fields borrow from, or NULL
 
 
 cdef inline void _scratch_init(_Scratch* s) noexcept nogil:
     s.groups_heap = NULL
     s.attrs_heap = NULL
+    s.keep = NULL
     s.ev.groups = s.groups_stack
     s.ev.n_groups = 0
     s.ev.attrs = s.attrs_stack
@@ -504,12 +506,26 @@ cdef inline void _scratch_free(_Scratch* s) noexcept:
     PyMem_Free(s.attrs_heap)
     s.groups_heap = NULL
     s.attrs_heap = NULL
+    Py_XDECREF(s.keep)
+    s.keep = NULL
+
+
+cdef object _keep(_Scratch* s, object obj):
+    """Hold obj until _scratch_free: a converted container must outlive the Strs into it."""
+    cdef list keep
+    if s.keep == NULL:
+        keep = [obj]
+        Py_INCREF(keep)
+        s.keep = <PyObject*>keep
+    else:
+        (<list>s.keep).append(obj)
+    return obj
 
 
 cdef int _fill_event_rec(_Scratch* s, object mapping) except -1:
-    """Fill s.ev from an event dict. The Str fields borrow from d's values: use s.ev
-    before d (or its lists/dicts) can change, i.e. before any Python code runs."""
-    cdef dict d = mapping if type(mapping) is dict else dict(mapping)
+    """Fill s.ev from an event mapping. The Str fields borrow the UTF-8 of its str values
+    (or of copies held in s.keep): use s.ev before any Python code can change them."""
+    cdef dict d = mapping if type(mapping) is dict else _keep(s, dict(mapping))
     cdef EventRec* ev = &s.ev
     cdef object groups, attrs, key, value
     cdef Py_ssize_t n, i
@@ -519,6 +535,8 @@ cdef int _fill_event_rec(_Scratch* s, object mapping) except -1:
     groups = _get(d, "groups")
     if not isinstance(groups, (list, tuple)):
         raise ValueError(f"groups: expected list, got {_type_name(groups)}")
+    if type(groups) is not list and type(groups) is not tuple:
+        groups = _keep(s, tuple(groups))  # a subclass's __getitem__ could hand out temporaries
     n = len(groups)
     if n > 0x7FFFFFFF:
         raise ValueError("groups: too many items")
@@ -534,14 +552,16 @@ cdef int _fill_event_rec(_Scratch* s, object mapping) except -1:
             raise ValueError(_utf8_error(f"groups[{i}]", value, rc))
     ev.n_groups = <int>n
 
-    ev.client = _opt_utf8("client", _get(d, "client"))
-    ev.protocol = _opt_utf8("protocol", _get(d, "protocol"))
-    ev.system = _opt_utf8("system", _get(d, "system"))
-    ev.storage_class = _opt_utf8("storage_class", _get(d, "storage_class"))
+    _opt_utf8("client", _get(d, "client"), &ev.client)
+    _opt_utf8("protocol", _get(d, "protocol"), &ev.protocol)
+    _opt_utf8("system", _get(d, "system"), &ev.system)
+    _opt_utf8("storage_class", _get(d, "storage_class"), &ev.storage_class)
 
     attrs = _get(d, "attrs")
     if not isinstance(attrs, dict):
         raise ValueError(f"attrs: expected dict, got {_type_name(attrs)}")
+    if type(attrs) is not dict:
+        attrs = _keep(s, dict(attrs.items()))
     n = len(<dict>attrs)
     if n > 0x7FFFFFFF:
         raise ValueError("attrs: too many items")
@@ -769,8 +789,6 @@ cdef class OcfWriter:
 
 def ocf_bytes(encoded_events, str codec="null", sync_marker=None, Py_ssize_t block_events=1000):
     """A whole Object Container File holding the given already-encoded events."""
-    import io
-
     buf = io.BytesIO()
     with OcfWriter(buf, codec, sync_marker, block_events) as writer:
         for payload in encoded_events:

@@ -13,6 +13,7 @@ that cannot be encoded raises ValueError whose text starts with the field name.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import zlib
@@ -381,8 +382,6 @@ class OcfWriter:
 def ocf_bytes(encoded_events: Iterable[bytes], codec: str = "null", sync_marker: bytes | None = None,
               block_events: int = 1000) -> bytes:
     """A whole Object Container File holding the given already-encoded events."""
-    import io
-
     buf = io.BytesIO()
     with OcfWriter(buf, codec, sync_marker, block_events) as writer:
         for payload in encoded_events:

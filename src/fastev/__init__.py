@@ -1,0 +1,26 @@
+"""fastev: fast, secure, lossless storage-event streams.
+
+Raw dCache, GPFS and S3 records in; validated, normalised, routed Avro out.
+The codec core is native (Cython) with a pure-Python reference of identical
+behaviour (FASTEV_NO_EXTENSIONS=1 selects it).
+"""
+from ._version import __version__
+from .acl import Acl, Identity
+from .decode import IMPLEMENTATION, DecodeResult, Decoder, decode
+from .errors import AclError, ConfigError, DecodeError, DeliveryError, FastevError
+from .event import Kind, Source, StorageEvent, schema, schema_text
+from .routes import RouteSpec, RoutesConfig, load_routes
+from .transcode import Transcoder
+
+__all__ = (
+    # version and implementation
+    "__version__", "IMPLEMENTATION",
+    # events and schema
+    "StorageEvent", "Source", "Kind", "schema", "schema_text",
+    # decoding
+    "decode", "Decoder", "DecodeResult",
+    # access control and routing
+    "Acl", "Identity", "RouteSpec", "RoutesConfig", "load_routes", "Transcoder",
+    # errors
+    "FastevError", "DecodeError", "ConfigError", "AclError", "DeliveryError",
+)

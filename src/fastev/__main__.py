@@ -1,0 +1,3 @@
+from fastev.cli import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""Benchmark support: realistic record generators, peer implementations, runners."""

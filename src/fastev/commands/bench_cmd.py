@@ -1,0 +1,40 @@
+"""``fastev bench``: measured speed, peers in the same run, results under bench-results/."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("bench", help="benchmarks (results to bench-results/)")
+    bsub = p.add_subparsers(dest="bench_command", required=True, metavar="BENCH")
+    c = bsub.add_parser("codec", help="decode+validate+route+encode per source vs json/orjson/msgspec peers")
+    c.add_argument("--records", type=int, default=20000, help="records per source (default 20000)")
+    c.add_argument("--repeats", type=int, default=5)
+    c.add_argument("--cli-records", type=int, default=200000, help="records for the end-to-end CLI row")
+    c.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
+    c.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    c.set_defaults(run=run_codec)
+    m = bsub.add_parser("memory", help="peak RSS of `fastev decode` streaming a large input")
+    m.add_argument("--gb", type=float, default=2.0, help="input size in GB (default 2)")
+    m.add_argument("--out", type=Path, default=Path("bench-results"))
+    m.set_defaults(run=run_memory)
+
+
+def run_codec(args: argparse.Namespace) -> int:
+    from ..bench import codec
+
+    report = codec.run(args.records, args.repeats, args.cli_records, args.out, quick=args.quick)
+    print(codec.markdown(report))
+    print(f"results: {args.out}/codec-{report['host']}.json and .md")
+    return 0
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    from ..bench import memory
+
+    report = memory.run(args.gb, args.out)
+    print(json.dumps(report, indent=2))
+    return 0

@@ -1,0 +1,71 @@
+"""The hot path facade: raw batches in, per-route Avro payloads and rejected records out.
+
+``Transcoder(source, routes, acl)`` compiles the routes (ACL views and plain
+filters) with the same implementation the codec uses, native or reference.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import acl as _acl
+from ._ref import transcoder as _ref_transcoder
+from ._ref.transcoder import CompiledRoute
+from .decode import IMPLEMENTATION
+from .errors import ConfigError
+from .routes import RoutesConfig, RouteSpec, load_routes
+
+__all__ = ("Transcoder", "compile_routes")
+
+
+def _impl() -> ModuleType:
+    if IMPLEMENTATION == "native":
+        from ._core import codec
+        return codec
+    return _ref_transcoder
+
+
+def compile_routes(routes: Sequence[RouteSpec], acl: _acl.Acl | None) -> list[CompiledRoute]:
+    compiled = []
+    for spec in routes:
+        filt = _acl.PrefixFilter(spec.paths, spec.kinds) if (spec.paths or spec.kinds) else None
+        views = []
+        if spec.principals:
+            if acl is None:
+                raise ConfigError(f"route {spec.name!r}: principals need an ACL")
+            # One view per principal: the route takes only what every listed reader may see.
+            views = [acl.view(_acl.identity_from_principals([p])) for p in spec.principals]
+        compiled.append(CompiledRoute(spec.name, filt, views))
+    return compiled
+
+
+class Transcoder:
+    """``feed(batch)``: a list of records (e.g. Kafka values) or a bytes chunk of a stream."""
+
+    def __init__(self, source: str, routes: Sequence[RouteSpec] | RoutesConfig,
+                 acl: _acl.Acl | None = None, *, framing: str = "avro", schema_id: int = 0,
+                 **decoder_options: Any) -> None:
+        if isinstance(routes, RoutesConfig):
+            if acl is None and routes.acl_file is not None:
+                acl = _acl.Acl.from_toml(routes.acl_file)
+            routes = routes.routes
+        self.route_names = tuple(r.name for r in routes)
+        self._impl = _impl().Transcoder(source, compile_routes(routes, acl), framing=framing,
+                                        schema_id=schema_id, **decoder_options)
+
+    @classmethod
+    def from_config(cls, path: str | Path, source: str, **options: Any) -> Transcoder:
+        return cls(source, load_routes(path), **options)
+
+    def feed(self, batch: bytes | Iterable[bytes], final: bool = False) -> Any:
+        if isinstance(batch, (bytes, bytearray, memoryview)):
+            return self._impl.feed(bytes(batch), final)
+        return self._impl.feed_records(list(batch))
+
+    def feed_records(self, records: Iterable[bytes], offsets: Iterable[int] | None = None) -> Any:
+        return self._impl.feed_records(records, offsets)
+
+    def finish(self) -> Any:
+        return self._impl.finish()
