@@ -1,21 +1,21 @@
 """Decide once, at import, whether the native core is used.
 
 FASTEV_NO_EXTENSIONS=1 forces the pure-Python reference (as yarl/multidict do).
-Without it, a failed native import falls back to the reference but is recorded
-in NATIVE_IMPORT_ERROR, so a test can fail when the extension silently did not load.
+Without it, each facade tries its native module; a failed import falls back
+to the reference for that module only and is recorded in NATIVE_IMPORT_ERRORS,
+so a test fails when an extension silently did not load.
 """
 from __future__ import annotations
 
 import os
 
 NO_EXTENSIONS = os.environ.get("FASTEV_NO_EXTENSIONS", "") not in ("", "0")
-NATIVE_IMPORT_ERROR: BaseException | None = None
+NATIVE_IMPORT_ERRORS: dict[str, BaseException] = {}
 
 
 def use_native() -> bool:
-    return not NO_EXTENSIONS and NATIVE_IMPORT_ERROR is None
+    return not NO_EXTENSIONS
 
 
-def record_import_error(exc: BaseException) -> None:
-    global NATIVE_IMPORT_ERROR
-    NATIVE_IMPORT_ERROR = exc
+def record_import_error(exc: BaseException, module: str = "") -> None:
+    NATIVE_IMPORT_ERRORS[module or getattr(exc, "name", None) or repr(exc)] = exc

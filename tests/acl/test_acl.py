@@ -192,6 +192,8 @@ def test_prefix_filter() -> None:
         PrefixFilter(["/a/.."])
     with pytest.raises(AclError):
         PrefixFilter([], ["NOPE"])
+    with pytest.raises(AclError):
+        PrefixFilter("/data/a")
 
 
 def test_identity_from_principals() -> None:

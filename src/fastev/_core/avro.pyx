@@ -1,4 +1,4 @@
-# cython: language_level=3, freethreading_compatible=False
+# cython: language_level=3
 """Native Avro writer for StorageEvent (the reference is fastev._ref.avro).
 
 Apache Avro 1.11 specification sections cited as spec "...". Output is byte for
@@ -7,6 +7,7 @@ byte the reference's, errors included (same exception type and message).
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint64_t
@@ -26,10 +27,10 @@ from fastev._ref.avro import (
     SYNC_SIZE,
     _ocf_header,
 )
-from fastev.event import FIELDS, KINDS, SOURCES
+from fastev.event import KINDS, SOURCES
 
 cdef Py_ssize_t _MIN_CAPACITY = 256
-cdef Py_ssize_t _MAX_CAPACITY = (<Py_ssize_t>1) << 62
+cdef Py_ssize_t _MAX_CAPACITY = PY_SSIZE_T_MAX // 2
 cdef int _N_SOURCES = len(SOURCES)
 cdef int _N_KINDS = len(KINDS)
 cdef tuple _SOURCES = SOURCES
@@ -434,7 +435,7 @@ cdef int _ordinal(str field, object value, dict ordinals, str enum) except -1:
 
 cdef int _fill_id(EventRec* ev, object value) except -1:
     cdef Py_UCS4 ch
-    cdef Py_ssize_t n
+    cdef Py_ssize_t n = 0
     cdef const char* p
     if not isinstance(value, str):
         raise ValueError(f"id: expected str, got {_type_name(value)}")
@@ -644,10 +645,10 @@ cdef uint64_t _CRC64_TABLE[256]
 
 cdef void _init_crc64_table() noexcept nogil:
     cdef uint64_t fp
-    cdef int i, j
+    cdef int i
     for i in range(256):
         fp = i
-        for j in range(8):
+        for _ in range(8):
             fp = (fp >> 1) ^ (_CRC64_EMPTY & (<uint64_t>0 - (fp & 1)))
         _CRC64_TABLE[i] = fp
 
@@ -750,6 +751,17 @@ cdef class OcfWriter:
     def write_events(self, events):
         for d in events:
             self.write_event(d)
+
+    def write_block(self, Py_ssize_t count, bytes data):
+        """Append ``count`` events already encoded back to back (e.g. a Transcoder route block)."""
+        self._check_open()
+        if count < 0:
+            raise ValueError("count: must not be negative")
+        if self._block.write_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)) < 0:
+            raise MemoryError()
+        self._count += count
+        if self._count >= self._block_events:
+            self.flush_block()
 
     def flush_block(self):
         """Write the buffered events as one data block; nothing when none are buffered."""

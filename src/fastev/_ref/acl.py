@@ -249,6 +249,8 @@ def grant_table(rules: Iterable[Rule]) -> dict[str, dict[str, tuple[int, int]]]:
 
 def prefix_filter_table(paths: Iterable[str], kinds: Iterable[str | int]) -> dict[str, tuple[int, int]]:
     """The mask table of a PrefixFilter: every path allows ``kinds``; no paths means ``/``."""
+    if isinstance(paths, str) or isinstance(kinds, str):
+        raise AclError("prefix filter: paths and kinds must be lists, not a single string")
     mask = 0
     for kind in kinds:
         try:

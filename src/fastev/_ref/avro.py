@@ -356,6 +356,17 @@ class OcfWriter:
         for d in events:
             self.write_encoded(encode_event(d))
 
+    def write_block(self, count: int, data: bytes) -> None:
+        """Append ``count`` events already encoded back to back (e.g. a Transcoder route block)."""
+        if self._closed:
+            raise ValueError("OcfWriter is closed")
+        if count < 0:
+            raise ValueError("count: must not be negative")
+        self._block += data
+        self._count += count
+        if self._count >= self._block_events:
+            self.flush_block()
+
     def flush_block(self) -> None:
         """Write the buffered events as one data block; nothing when none are buffered."""
         if self._closed:
