@@ -6,9 +6,10 @@ behaviour (FASTEV_NO_EXTENSIONS=1 selects it).
 """
 from ._version import __version__
 from .acl import Acl, Identity
-from .decode import IMPLEMENTATION, DecodeResult, Decoder, decode
+from .decoding import IMPLEMENTATION, DecodeResult, Decoder, decode
 from .errors import AclError, ConfigError, DecodeError, DeliveryError, FastevError
-from .event import Kind, Source, StorageEvent, schema, schema_text
+from .event import Kind, Source, StorageEvent, schema_text
+from .event import schema as avro_schema
 from .routes import RouteSpec, RoutesConfig, load_routes
 from .transcode import Transcoder
 
@@ -16,7 +17,7 @@ __all__ = (
     # version and implementation
     "__version__", "IMPLEMENTATION",
     # events and schema
-    "StorageEvent", "Source", "Kind", "schema", "schema_text",
+    "StorageEvent", "Source", "Kind", "avro_schema", "schema_text",
     # decoding
     "decode", "Decoder", "DecodeResult",
     # access control and routing

@@ -13,7 +13,7 @@ from typing import Any
 from . import acl as _acl
 from ._ref import transcoder as _ref_transcoder
 from ._ref.transcoder import CompiledRoute
-from .decode import IMPLEMENTATION
+from .decoding import IMPLEMENTATION
 from .errors import ConfigError
 from .routes import RoutesConfig, RouteSpec, load_routes
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from fastev import DecodeError, decode
-from fastev.decode import Decoder
+from fastev.decoding import Decoder
 
 GOOD = {"msgType": "transfer", "date": "2026-02-11T09:14:05Z", "isWrite": "write",
         "transferPath": "/pnfs/x/data/a.root", "fileSize": 10, "cellName": "pool1", "cellDomain": "d1"}

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from fastev import decode
-from fastev.decode import Decoder
+from fastev.decoding import Decoder
 
 
 def us(text: str) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import __version__
 from ..acl import Acl, Identity
-from ..decode import IMPLEMENTATION
+from ..decoding import IMPLEMENTATION
 from ..routes import RouteSpec
 from ..transcode import Transcoder
 from .peers import make_peer

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import orjson
 
-from ..decode import SOURCE_NAMES, Decoder, DecodeStats
+from ..decoding import SOURCE_NAMES, Decoder, DecodeStats
 from ..routes import RouteSpec
 from ..transcode import Transcoder
 from ._io import CONFIG_ERRORS, ErrorSink, batches, fail, load_watches, open_inputs

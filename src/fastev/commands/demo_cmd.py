@@ -16,7 +16,7 @@ import fastavro
 from rich.console import Console
 from rich.table import Table
 
-from ..decode import IMPLEMENTATION
+from ..decoding import IMPLEMENTATION
 from ..demo import SAMPLES, demo_dir
 from ..event import schema
 from ..routes import load_routes

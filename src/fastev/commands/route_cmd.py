@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ..decode import SOURCE_NAMES, DecodeStats
+from ..decoding import SOURCE_NAMES, DecodeStats
 from ..routes import load_routes
 from ..transcode import Transcoder
 from ._io import CONFIG_ERRORS, ErrorSink, batches, fail, load_watches, open_inputs
