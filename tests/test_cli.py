@@ -131,7 +131,8 @@ def test_acl_check_errors_exit_2(tmp_path: Path) -> None:
 
 
 def test_route_prints_event_route_pairs(tmp_path: Path, samples: Path) -> None:
-    (tmp_path / "acl.toml").write_text('[[allow]]\nprincipals = ["group:photon"]\npaths = ["/pnfs/lab.example/photon"]\n')
+    (tmp_path / "acl.toml").write_text(
+        '[[allow]]\nprincipals = ["group:photon"]\npaths = ["/pnfs/lab.example/photon"]\n')
     (tmp_path / "routes.toml").write_text(
         '[acl]\nfile = "acl.toml"\n'
         '[[route]]\nname = "photon"\nprincipals = ["group:photon"]\n'

@@ -6,11 +6,11 @@ behaviour (FASTEV_NO_EXTENSIONS=1 selects it).
 """
 from ._version import __version__
 from .acl import Acl, Identity
-from .decoding import IMPLEMENTATION, DecodeResult, Decoder, decode
+from .decoding import IMPLEMENTATION, Decoder, DecodeResult, decode
 from .errors import AclError, ConfigError, DecodeError, DeliveryError, FastevError
 from .event import Kind, Source, StorageEvent, schema_text
 from .event import schema as avro_schema
-from .routes import RouteSpec, RoutesConfig, load_routes
+from .routes import RoutesConfig, RouteSpec, load_routes
 from .transcode import Transcoder
 
 __all__ = (

@@ -5,6 +5,7 @@ The hot path never builds these; they exist for callers who ask for events
 """
 from __future__ import annotations
 
+import builtins
 import enum
 import json
 from importlib import resources
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 
 
-class Source(str, enum.Enum):
+class Source(enum.StrEnum):
     DCACHE_BILLING = "DCACHE_BILLING"
     DCACHE_INOTIFY = "DCACHE_INOTIFY"
     GPFS_AUDIT = "GPFS_AUDIT"
@@ -29,7 +30,7 @@ class Source(str, enum.Enum):
         return cls(name.upper().replace("-", "_"))
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     UPLOAD = "UPLOAD"
     DOWNLOAD = "DOWNLOAD"
     DELETE = "DELETE"
@@ -119,7 +120,7 @@ class StorageEvent:
         """Field name -> value; enums as their symbol strings (the JSON-lines form)."""
         return {name: getattr(self, name) for name in FIELDS}
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         """One line of JSON; CR/LF/NUL inside strings are escaped, never raw."""
         return orjson.dumps(self.to_dict())
 

@@ -23,7 +23,9 @@ __all__ = ("Transcoder", "compile_routes")
 def _impl() -> ModuleType:
     if IMPLEMENTATION == "native":
         from ._core import codec
-        return codec
+
+        native: ModuleType = codec
+        return native
     return _ref_transcoder
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from fastev.decoding import Decoder
 
 
 def us(text: str) -> int:
-    return int(datetime.fromisoformat(text).astimezone(timezone.utc).timestamp() * 1_000_000)
+    return int(datetime.fromisoformat(text).astimezone(UTC).timestamp() * 1_000_000)
 
 
 def billing(**fields: object) -> bytes:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import mmh3
 from hypothesis import given, settings
@@ -78,14 +78,14 @@ offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59)
 @settings(max_examples=300, deadline=None)
 @given(datetimes, offsets, st.integers(0, 9), st.booleans())
 def test_iso8601_agrees_with_datetime(dt: datetime, offset_min: int, digits: int, zulu: bool) -> None:
-    tz = timezone.utc if zulu else timezone(timedelta(minutes=offset_min))
+    tz = UTC if zulu else timezone(timedelta(minutes=offset_min))
     aware = dt.replace(tzinfo=tz)
     frac = f"{dt.microsecond:06d}{'789'}"[:digits]
     off = "Z" if zulu else aware.strftime("%z")[:3] + ":" + aware.strftime("%z")[3:]
     text = dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if digits else "") + off
     expected_us = int(frac.ljust(6, "0")[:6]) if digits else 0
     base = aware.replace(microsecond=0)
-    want = int((base - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()) * 1_000_000 + expected_us
+    want = int((base - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 1_000_000 + expected_us
     assert parse_iso8601(text) == want
     gpfs = text.replace("T", "_").replace("Z", "+0000")
     gpfs = gpfs[:-3] + gpfs[-2:] if not zulu else gpfs

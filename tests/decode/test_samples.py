@@ -1,7 +1,7 @@
 """The samples decode as FORMATS.md says. Expected values are written out by hand from the spec."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import fastev
@@ -10,7 +10,7 @@ from fastev import decode
 
 def us(text: str) -> int:
     """Independent oracle for timestamps: datetime's own parser."""
-    return int(datetime.fromisoformat(text).astimezone(timezone.utc).timestamp() * 1_000_000)
+    return int(datetime.fromisoformat(text).astimezone(UTC).timestamp() * 1_000_000)
 
 
 def test_billing_kinds_paths_and_skips(samples: Path) -> None:

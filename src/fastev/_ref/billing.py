@@ -9,8 +9,17 @@ import re
 from typing import Any
 
 from .fields import (
-    INT32_MAX, INT32_MIN, INT64_MAX, Reject, Skip, boolean, json_int, obj_or_none, path_field,
-    scalar_text, text,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    Reject,
+    Skip,
+    boolean,
+    json_int,
+    obj_or_none,
+    path_field,
+    scalar_text,
+    text,
 )
 from .jsonparse import JNum, JObj
 from .record import new_event

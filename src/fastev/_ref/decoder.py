@@ -179,8 +179,8 @@ class Decoder:
         index = self.index
         self.index += 1
         out.stats.records += 1
-        for ev in self.pairer.expire(index):
-            self._emit(ev, out)
+        for expired in self.pairer.expire(index):
+            self._emit(expired, out)
         source = self.source
         value = self._open(rec, rec.data, index, source, out)
         if value is _FAILED:

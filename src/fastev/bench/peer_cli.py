@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import fastavro
 
@@ -16,7 +18,7 @@ def main(argv: list[str]) -> int:
     path = argv[0]
     mapping = mapper(argv[1] if len(argv) > 1 else "dcache-billing")
 
-    def events():  # type: ignore[no-untyped-def]
+    def events() -> Iterator[dict[str, Any]]:
         with open(path, "rb") as f:
             for line in f:
                 if line.strip():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 import orjson
 
@@ -78,7 +78,7 @@ def _to_avro(inputs: list[tuple[str, IO[bytes]]], args: argparse.Namespace, opti
              errors: ErrorSink, stats: DecodeStats, out: IO[bytes]) -> None:
     from ..avro import OcfWriter
 
-    writer = OcfWriter(out, codec=args.codec)
+    writer = OcfWriter(cast(BinaryIO, out), codec=args.codec)
     for name, f in inputs:
         # One catch-all route: the native hot path encodes straight into the block buffer.
         tc = Transcoder(args.source, [RouteSpec("all")], **options)

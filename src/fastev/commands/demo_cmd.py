@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from rich.console import Console
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
             for route in b.routes:
                 for payload in b.payloads(route):
                     # read back with an independent Avro reader: what a consumer would see
-                    per_route[route].append(fastavro.schemaless_reader(io.BytesIO(payload), parsed))
+                    record = fastavro.schemaless_reader(io.BytesIO(payload), parsed)
+                    per_route[route].append(cast(dict[str, Any], record))
     console.print(sources)
     routes = Table(title="routes (Avro payloads read back with fastavro)")
     routes.add_column("route")
