@@ -160,10 +160,24 @@ cdef inline uint64_t fmix64(uint64_t k) noexcept nogil:
     return k
 
 
+cdef extern from *:
+    """
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define FASTEV_LITTLE_ENDIAN 1
+    #else
+    #define FASTEV_LITTLE_ENDIAN 0
+    #endif
+    """
+    const bint FASTEV_LITTLE_ENDIAN
+
+
 cdef inline uint64_t le64(const unsigned char* p, Py_ssize_t n) noexcept nogil:
-    """Little-endian load of n <= 8 bytes (host independent; compilers emit one load)."""
+    """Little-endian load of n <= 8 bytes, host independent."""
     cdef uint64_t v = 0
     cdef Py_ssize_t i
+    if FASTEV_LITTLE_ENDIAN and n == 8:
+        memcpy(&v, p, 8)
+        return v
     for i in range(n - 1, -1, -1):
         v = (v << 8) | p[i]
     return v
@@ -322,7 +336,7 @@ cdef int parse_int(const char* p, Py_ssize_t n, bint allow_minus, int64_t* out) 
     if over:
         return INT_OVERFLOW
     if neg:
-        out[0] = -<int64_t>mag if mag <= 9223372036854775807ULL else (-9223372036854775807LL - 1)
+        out[0] = -<int64_t>mag if mag <= 9223372036854775807ULL else INT64_MIN
     else:
         if mag > 9223372036854775807ULL:
             return INT_OVERFLOW
@@ -380,7 +394,7 @@ cdef bint parse_time(const char* text, Py_ssize_t n, bint gpfs, int64_t* out) no
     if n < 20:
         return False
     if not (digits_at(s, 0, 4) and s[4] == b'-' and digits_at(s, 5, 2) and s[7] == b'-'
-            and digits_at(s, 8, 2) and s[10] == (b'_' if gpfs else b'T') and digits_at(s, 11, 2)
+            and digits_at(s, 8, 2) and s[10] == (95 if gpfs else 84) and digits_at(s, 11, 2)
             and s[13] == b':' and digits_at(s, 14, 2) and s[16] == b':' and digits_at(s, 17, 2)):
         return False
     y = num_at(s, 0, 4)

@@ -79,6 +79,19 @@ cdef inline unsigned int key_hash(const unsigned char* k, Py_ssize_t n) noexcept
     return h >> 25        # 7 bits: TAB_SIZE 128
 
 
+cdef inline bint key_eq(const unsigned char* a, const unsigned char* b, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        if load64(a + i) != load64(b + i):
+            return False
+        i += 8
+    while i < n:
+        if a[i] != b[i]:
+            return False
+        i += 1
+    return True
+
+
 cdef inline const KeyEntry* table_lookup(const Table* t, const unsigned char* k, Py_ssize_t n) noexcept nogil:
     cdef unsigned int idx
     cdef const KeyEntry* e
@@ -89,7 +102,7 @@ cdef inline const KeyEntry* table_lookup(const Table* t, const unsigned char* k,
         e = &t.e[idx]
         if e.slot < 0:
             return NULL
-        if e.len == n and memcmp(e.key, k, <size_t>n) == 0:
+        if e.len == n and key_eq(<const unsigned char*>e.key, k, n):
             return e
         idx = (idx + 1) & (TAB_SIZE - 1)
 
@@ -131,6 +144,38 @@ cdef inline void skip_ws(Scan* sc) noexcept nogil:
     sc.i = i
 
 
+cdef extern from *:
+    """
+    /* Position of the first byte at or after i that is a quote, a backslash, < 0x20 or >= 0x80, scanning
+       whole 16-byte blocks inside [0, n); returns its exact position, or the start of
+       the tail shorter than a block. Reads never pass s + n. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline Py_ssize_t fastev_skip_plain(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) {
+        const __m128i q = _mm_set1_epi8(0x22);
+        const __m128i b = _mm_set1_epi8(0x5C);
+        const __m128i lim = _mm_set1_epi8(0x20);
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i*)(s + i));
+            /* signed v < 0x20: the control characters and every byte >= 0x80 */
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)),
+                                     _mm_cmpgt_epi8(lim, v));
+            int mask = _mm_movemask_epi8(m);
+            if (mask) return i + __builtin_ctz((unsigned)mask);
+            i += 16;
+        }
+        return i;
+    }
+    #else
+    static inline Py_ssize_t fastev_skip_plain(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) {
+        (void)s; (void)n;
+        return i;
+    }
+    #endif
+    """
+    Py_ssize_t fastev_skip_plain(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+
+
 cdef inline bint word_special(uint64_t w) noexcept nogil:
     # a byte that is '"', '\\', < 0x20 or >= 0x80 somewhere in w (exact "has" tests)
     cdef uint64_t ones = 0x0101010101010101ULL
@@ -159,7 +204,7 @@ cdef inline int hex4(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, unsigne
     return 1
 
 
-cdef int scan_string(Scan* sc, int* esc) noexcept nogil:
+cdef inline int scan_string(Scan* sc, int* esc) noexcept nogil:
     """sc.i: just after the opening quote. On success sc.i is at the closing quote."""
     cdef const unsigned char* s = sc.s
     cdef Py_ssize_t n = sc.n
@@ -169,6 +214,7 @@ cdef int scan_string(Scan* sc, int* esc) noexcept nogil:
     cdef unsigned int cp, lo
     esc[0] = 0
     while True:
+        i = fastev_skip_plain(s, i, n)
         while i + 8 <= n and not word_special(load64(s + i)):
             i += 8
         if i >= n:
@@ -308,8 +354,6 @@ cdef int scan_number(Scan* sc) noexcept nogil:
     return SC_OK
 
 
-cdef int scan_object(Scan* sc, int depth, int tab) noexcept nogil
-cdef int scan_array(Scan* sc, int depth) noexcept nogil
 
 
 cdef int scan_value(Scan* sc, int depth, int child, Slot* out) noexcept nogil:
@@ -394,11 +438,17 @@ cdef int scan_object(Scan* sc, int depth, int tab) noexcept nogil:
             return rc
         ke = sc.i
         sc.i += 1
-        skip_ws(sc)
-        if sc.i >= sc.n or s[sc.i] != b':':
-            return SC_INVALID
-        sc.i += 1
-        skip_ws(sc)
+        if sc.i < sc.n and s[sc.i] == b':':
+            sc.i += 1
+        else:
+            skip_ws(sc)
+            if sc.i >= sc.n or s[sc.i] != b':':
+                return SC_INVALID
+            sc.i += 1
+        if sc.i < sc.n and s[sc.i] > 0x20:
+            pass
+        else:
+            skip_ws(sc)
         e = NULL
         if tab >= 0:
             if not esc:

@@ -12,16 +12,6 @@ import io
 import json
 from typing import Any, cast
 
-import fastavro
-from rich.console import Console
-from rich.table import Table
-
-from ..decoding import IMPLEMENTATION
-from ..demo import SAMPLES, demo_dir
-from ..event import schema
-from ..routes import load_routes
-from ..transcode import Transcoder
-
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the main job on embedded sample data", description=__doc__,
@@ -30,6 +20,16 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import fastavro  # imported here: `fastev decode` should not pay for the demo's imports
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..decoding import IMPLEMENTATION
+    from ..demo import SAMPLES, demo_dir
+    from ..event import schema
+    from ..routes import load_routes
+    from ..transcode import Transcoder
+
     console = Console(width=max(140, Console().width))
     base = demo_dir()
     config = load_routes(base / "routes.toml")
