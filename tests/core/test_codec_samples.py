@@ -83,11 +83,10 @@ def test_transcoder_validates_like_the_reference() -> None:
         codec.Decoder("nfs")
     with pytest.raises(ConfigError, match="positive"):
         codec.Decoder("s3", max_record_bytes=0)
-    data = _sample("s3.jsonl")
-    for cls in (codec.Transcoder, ref_tc.Transcoder):
-        t = cls("s3", routes, framing="confluent", schema_id=-1)
-        with pytest.raises(ValueError, match="schema_id"):
-            t.feed(data)
+    for cls in (codec.Transcoder, ref_tc.Transcoder):  # checked up front, before any input is consumed
+        for bad in (-1, 2**31, "7"):
+            with pytest.raises(ConfigError, match="schema_id"):
+                cls("s3", routes, framing="confluent", schema_id=bad)
 
 
 def test_route_batch_unknown_route_is_a_key_error() -> None:

@@ -145,3 +145,13 @@ def test_garbage_never_crashes(source: str) -> None:
 def test_unknown_format_in_auto() -> None:
     res = decode(b'{"hello": "world"}\n', "auto")
     assert [(e.reason, e.source) for e in res.errors] == [("unknown-format", "auto")]
+
+
+def test_oversize_blank_line_is_too_large_however_it_is_chunked() -> None:
+    data = line(transferPath="/a") + b"\n" + b" " * 3000 + b"\n" + line(transferPath="/b") + b"\n"
+    for split in (None, len(line()) + 10, len(line()) + 2000):
+        dec = Decoder("dcache-billing", max_record_bytes=1000)
+        parts = [dec.feed(data)] if split is None else [dec.feed(data[:split]), dec.feed(data[split:])]
+        parts.append(dec.finish())
+        assert [e["path"] for p in parts for e in p.events] == ["/a", "/b"]
+        assert [(e.reason, e.index) for p in parts for e in p.errors] == [("too-large", 1)]

@@ -206,3 +206,10 @@ def test_jsonl_chunked_feeding_matches_whole() -> None:
         parts = [dec.feed(data[:split]), dec.feed(data[split:]), dec.finish()]
         assert [e for p in parts for e in p.events] == [e.to_dict() for e in whole.events]
         assert [e for p in parts for e in p.errors] == whole.errors
+
+
+def test_inotify_name_is_a_child_name_not_a_path() -> None:
+    res = decode(sse(inotify_frame(1, "a/b", ["IN_CREATE"]), inotify_frame(2, "ok", ["IN_CREATE"])),
+                 "dcache-inotify", inotify_watches={"S1": "/w"}, now_us=0)
+    assert [e.path for e in res.events] == ["/w/ok"]
+    assert [(e.reason, e.field) for e in res.errors] == [("non-canonical-path", "event.name")]

@@ -616,13 +616,14 @@ cdef class Decoder:
         cdef Py_ssize_t i
         if end > start and buf[end - 1] == 0x0D:
             end -= 1
+        # size first: an oversize line is too-large whatever it holds (and wherever a chunk ends)
+        if end - start > self.max_record_bytes:
+            return self._json_record(buf + start, self.max_record_bytes, offset, self.line_no, True)
         for i in range(start, end):
             if buf[i] != 0x20 and buf[i] != 0x09 and buf[i] != 0x0D:
                 break
         else:
             return 0   # blank: not a record
-        if end - start > self.max_record_bytes:
-            return self._json_record(buf + start, self.max_record_bytes, offset, self.line_no, True)
         return self._json_record(buf + start, end - start, offset, self.line_no, False)
 
     cdef int _feed_lines(self, const unsigned char* data, Py_ssize_t n, bint final) except -1:
@@ -925,6 +926,9 @@ cdef class Decoder:
             return rc
         if name.len < 0:
             ev.path = mkstr(PyBytes_AS_STRING(dir_b), len(dir_b))
+        elif memchr(name.ptr, b'/', <size_t>name.len) != NULL:
+            c.err_field = I_name   # a child name, never a path
+            return R_NON_CANONICAL
         else:
             buf = concat3(c, mkstr(PyBytes_AS_STRING(dir_b), len(dir_b)), b"/", 1, name, &k)
             if buf == NULL:
@@ -980,6 +984,8 @@ cdef class Transcoder:
     def __init__(self, str source, routes, *, framing="avro", schema_id=0, **decoder_options):
         if framing not in FRAMINGS:
             raise ConfigError(f"framing: {framing!r} is not one of {FRAMINGS}")
+        if framing == "confluent" and not (isinstance(schema_id, int) and 0 <= schema_id <= INT32_MAX):
+            raise ConfigError(f"schema_id: {schema_id!r} is outside 0..2**31-1")
         names = [r.name for r in routes]
         if len(set(names)) != len(names):
             raise ConfigError("routes: names must be unique")

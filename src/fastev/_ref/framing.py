@@ -70,11 +70,12 @@ class LineFramer:
         if end > start and buf[end - 1] == 0x0D:
             end -= 1
         line = buf[start:end]
-        if not line.strip(b" \t\r"):
-            return None
         offset = self.buf_offset + start
+        # size first: an oversize line is too-large whatever it holds (and wherever a chunk ends)
         if len(line) > self.max_bytes:
             return RawRecord(line[: self.max_bytes], offset, self.line_no, True)
+        if not line.strip(b" \t\r"):
+            return None
         return RawRecord(line, offset, self.line_no)
 
 

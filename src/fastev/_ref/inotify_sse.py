@@ -67,6 +67,8 @@ def decode_inotify(data: JObj, watches: dict[str, str], sse_id: str | None,
     if directory is None:
         raise Reject("unknown-subscription", "subscription")
     name = text(inner, "name", "event")
+    if name is not None and "/" in name:
+        raise Reject("non-canonical-path", "event.name")  # a child name, never a path
     path = directory if name is None else path_field(f"{directory}/{name}", "event.name")
     cookie = scalar_text(inner, "cookie", "event")
     ev = new_event("DCACHE_INOTIFY", kind, "|".join(mask), now_us, path)

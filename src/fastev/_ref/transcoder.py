@@ -14,6 +14,7 @@ from .avro import confluent_frame, encode_event
 from .decoder import Batch, Decoder, DecodeStats
 
 FRAMINGS = ("avro", "confluent")
+MAX_SCHEMA_ID = (1 << 31) - 1  # Confluent schema ids are positive int32
 
 
 class CompiledRoute:
@@ -75,6 +76,8 @@ class Transcoder:
                  schema_id: int = 0, **decoder_options: Any) -> None:
         if framing not in FRAMINGS:
             raise ConfigError(f"framing: {framing!r} is not one of {FRAMINGS}")
+        if framing == "confluent" and not (isinstance(schema_id, int) and 0 <= schema_id <= MAX_SCHEMA_ID):
+            raise ConfigError(f"schema_id: {schema_id!r} is outside 0..2**31-1")
         names = [r.name for r in routes]
         if len(set(names)) != len(names):
             raise ConfigError("routes: names must be unique")
