@@ -102,3 +102,16 @@ def test_bad_route_configs(tmp_path: Path, text: str, key: str) -> None:
     (tmp_path / "r.toml").write_text(text)
     with pytest.raises(ConfigError, match=key):
         load_routes(tmp_path / "r.toml")
+
+
+def test_a_batch_still_held_is_never_reused(billing: bytes) -> None:
+    """The codec recycles a released batch's buffers; one the caller keeps must stay intact."""
+    tc = Transcoder("dcache-billing", [RouteSpec("all")])
+    lines = billing.splitlines(keepends=True)
+    first = tc.feed(b"".join(lines[:3]))
+    kept = first.payloads("all"), first.ids("all")
+    for i in range(3, len(lines)):
+        tc.feed(lines[i])  # released at once: free to be recycled
+    assert (first.payloads("all"), first.ids("all")) == kept
+    again = Transcoder("dcache-billing", [RouteSpec("all")]).feed(b"".join(lines[:3]))
+    assert again.payloads("all") == kept[0]

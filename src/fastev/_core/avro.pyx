@@ -753,15 +753,24 @@ cdef class OcfWriter:
             self.write_event(d)
 
     def write_block(self, Py_ssize_t count, bytes data):
-        """Append ``count`` events already encoded back to back (e.g. a Transcoder route block)."""
+        """Write ``count`` events already encoded back to back (e.g. a Transcoder route block)
+        as one data block of their own, after flushing what is pending. No copy for codec null."""
+        cdef WriteBuffer head = self._out
         self._check_open()
         if count < 0:
             raise ValueError("count: must not be negative")
-        if self._block.write_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)) < 0:
+        self.flush_block()
+        if count == 0:
+            return
+        if self._deflate:
+            compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+            data = compressor.compress(data) + compressor.flush()
+        head.clear()
+        if head.write_long(count) < 0 or head.write_long(PyBytes_GET_SIZE(data)) < 0:
             raise MemoryError()
-        self._count += count
-        if self._count >= self._block_events:
-            self.flush_block()
+        self._fileobj.write(head.getvalue())
+        self._fileobj.write(data)
+        self._fileobj.write(self._sync)
 
     def flush_block(self):
         """Write the buffered events as one data block; nothing when none are buffered."""

@@ -14,6 +14,7 @@ SseFramer; frames are decoded natively), inotify watch lookup, and pending
 IN_MOVED_FROM events of the rename pairer (kept as event dicts; moves are rare).
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_REFCNT
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, int32_t, int64_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -200,8 +201,14 @@ cdef class _RouteOut:
 
     cdef int add(self, const char* p, Py_ssize_t n, const char* ident, const char* path,
                  Py_ssize_t pn) except -1:
+        if self.data.write_raw(p, n) < 0:
+            raise MemoryError()
+        return self.added(ident, path, pn)
+
+    cdef int added(self, const char* ident, const char* path, Py_ssize_t pn) except -1:
+        """Book-keeping for a payload just written at the end of ``data``."""
         cdef int64_t end
-        if self.data.write_raw(p, n) < 0 or self.ids.write_raw(ident, 32) < 0:
+        if self.ids.write_raw(ident, 32) < 0:
             raise MemoryError()
         end = self.data.length()
         if self.ends.write_raw(<const char*>&end, 8) < 0 or self.paths.write_raw(path, pn) < 0:
@@ -211,6 +218,15 @@ cdef class _RouteOut:
             raise MemoryError()
         self.count += 1
         return 0
+
+    cdef void clear(self) noexcept:
+        """Empty, keeping the memory: a reused batch writes into pages already mapped."""
+        self.data.clear()
+        self.ends.clear()
+        self.ids.clear()
+        self.paths.clear()
+        self.path_ends.clear()
+        self.count = 0
 
     cdef list payloads(self):
         cdef const int64_t* ends = <const int64_t*>self.ends.data()
@@ -289,6 +305,8 @@ cdef class _RouteSink:
     cdef bint raise_schema
     cdef WriteBuffer enc
     cdef RouteBatch batch
+    cdef Py_ssize_t hint     # bytes to reserve in a route buffer before its first payload
+    cdef RouteBatch last     # the batch returned by the previous feed (reused when released)
 
     def __init__(self, routes, bint confluent, schema_id):
         self.routes = tuple(routes)
@@ -331,28 +349,34 @@ cdef class _RouteSink:
         return True
 
     cdef int route_rec(self, const EventRec* ev) except -1:
-        cdef Py_ssize_t r
-        cdef bint encoded = False
+        """Encode once, straight into the first route that takes the event; copy to the others."""
+        cdef Py_ssize_t r, start = 0, size = 0
         cdef int rc
-        cdef _RouteOut out
+        cdef _RouteOut out, first = None
         for r in range(len(self.routes)):
             if not self.takes(r, ev.path.ptr, ev.path.len, ev.kind):
                 continue
-            if not encoded:
-                if self.schema_error is not None:
-                    self.raise_schema = True
-                    return 0
-                self.enc.clear()
-                if self.confluent and self.enc.write_confluent_header(self.schema_id) < 0:
-                    raise MemoryError()
-                rc = write_event_rec(self.enc, ev)
-                if rc < 0:
-                    if rc == WRITE_INVALID:
-                        raise ValueError("EventRec: invalid value")
-                    raise_write_error(rc)
-                encoded = True
             out = <_RouteOut>self.batch._outs[r]
-            out.add(self.enc.data(), self.enc.length(), ev.id, ev.path.ptr, ev.path.len)
+            if first is not None:
+                out.add(first.data.data() + start, size, ev.id, ev.path.ptr, ev.path.len)
+                continue
+            if self.schema_error is not None:
+                self.raise_schema = True
+                return 0
+            if out.data.length() == 0 and out.data.reserve(self.hint) < 0:
+                raise MemoryError()
+            start = out.data.length()
+            if self.confluent and out.data.write_confluent_header(self.schema_id) < 0:
+                raise MemoryError()
+            rc = write_event_rec(out.data, ev)
+            if rc < 0:
+                out.data.rollback(start)
+                if rc == WRITE_INVALID:
+                    raise ValueError("EventRec: invalid value")
+                raise_write_error(rc)
+            size = out.data.length() - start
+            out.added(ev.id, ev.path.ptr, ev.path.len)
+            first = out
         return 0
 
     cdef int route_dict(self, dict d) except -1:
@@ -375,8 +399,22 @@ cdef class _RouteSink:
                                                   PyBytes_AS_STRING(ident), PyBytes_AS_STRING(path), len(path))
         return 0
 
-    cdef begin(self):
-        self.batch = RouteBatch([r.name for r in self.routes])
+    cdef begin(self, Py_ssize_t input_bytes):
+        cdef _RouteOut out
+        # Avro is smaller than the JSON it comes from: reserving the input size up front (capped)
+        # spares the per-feed regrowth copies; untouched reserved pages cost no memory.
+        self.hint = min(input_bytes, 8 << 20)
+        # Reuse the previous feed's batch when nobody else holds it any more (refcount: ours
+        # only): its buffers keep their mapped pages, so steady streaming stops page-faulting.
+        if self.last is not None and Py_REFCNT(self.last) <= 2:  # ours + the temporary for the call
+            self.batch = self.last
+            for out in self.batch._outs:
+                out.clear()
+            self.batch.errors = []
+            self.batch.stats = None
+        else:
+            self.batch = RouteBatch([r.name for r in self.routes])
+        self.last = self.batch
         self.raise_schema = False
 
     cdef RouteBatch end(self, object batch):
@@ -456,7 +494,7 @@ cdef class Decoder:
         """A chunk of a byte stream (JSON lines, or SSE text for dcache-inotify)."""
         if not PyBytes_CheckExact(data):
             data = bytes(data)
-        self._begin()
+        self._begin(PyBytes_GET_SIZE(data))
         if self.stream_sse is None:
             head = data.lstrip(b" \t\r\n")
             if not head and not final:
@@ -507,12 +545,12 @@ cdef class Decoder:
         return self.feed(b"", final=True)
 
     # -- per-feed output -------------------------------------------------------------------
-    cdef _begin(self):
+    cdef _begin(self, Py_ssize_t input_bytes=0):
         self.events = []
         self.errors = []
         self.n_records = self.n_decoded = self.n_skipped = self.n_rejected = self.n_loss = 0
         if self.sink is not None:
-            self.sink.begin()
+            self.sink.begin(input_bytes)
 
     cdef object _end(self):
         out = Batch()

@@ -357,15 +357,20 @@ class OcfWriter:
             self.write_encoded(encode_event(d))
 
     def write_block(self, count: int, data: bytes) -> None:
-        """Append ``count`` events already encoded back to back (e.g. a Transcoder route block)."""
+        """Write ``count`` events already encoded back to back (e.g. a Transcoder route block)
+        as one data block of their own, after flushing what is pending."""
         if self._closed:
             raise ValueError("OcfWriter is closed")
         if count < 0:
             raise ValueError("count: must not be negative")
-        self._block += data
-        self._count += count
-        if self._count >= self._block_events:
-            self.flush_block()
+        self.flush_block()
+        if count == 0:
+            return
+        if self._codec != "null":
+            data = deflate_block(data)
+        self._fileobj.write(_zigzag_varint(count) + _zigzag_varint(len(data)))
+        self._fileobj.write(data)
+        self._fileobj.write(self._sync)
 
     def flush_block(self) -> None:
         """Write the buffered events as one data block; nothing when none are buffered."""

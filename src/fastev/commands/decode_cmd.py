@@ -88,4 +88,5 @@ def _to_avro(inputs: list[tuple[str, IO[bytes]]], args: argparse.Namespace, opti
                 writer.write_block(n, batch.block("all"))
             errors.write(batch.errors, name)
             stats.add(batch.stats)
+            del batch  # released before the next feed, so the codec can reuse its buffers
     writer.close()

@@ -35,7 +35,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ..avro import SCHEMA_FINGERPRINT_BYTES
 from ..errors import ConfigError, DecodeError, DeliveryError
-from ..event import DECODER_NAMES, KINDS, SOURCES
+from ..event import DECODER_NAMES, KINDS
 
 __all__ = (
     "KafkaSink", "CloudEventHeaders", "read_event_head", "rfc3339_us",
@@ -230,22 +230,19 @@ class KafkaSink:
                 continue
             if queued == len(msgs):
                 return
-            retry = []
-            for m in msgs:
-                err = m.get("_error")
-                if err is None:
-                    continue
-                if err.code() == KafkaError._QUEUE_FULL:
-                    del m["_error"]
-                    retry.append(m)
-                else:
-                    failed = [m2["callback"] for m2 in msgs if m2.get("_error") is not None
-                              and m2["_error"].code() != KafkaError._QUEUE_FULL]
-                    self._unqueued(failed + [m2["callback"] for m2 in retry])
-                    raise self._produce_error(topic, err, len(m["value"]))
-            msgs = retry
-            if msgs:
-                self._wait_for_room()
+            # Failed messages carry "_error"; a full queue is backpressure, anything else fatal.
+            failed = [m for m in msgs if "_error" in m]
+            if not failed:  # never seen; do not guess which messages were queued
+                raise DeliveryError(f"topic {topic!r}: produce_batch queued {queued} of {len(msgs)} "
+                                    "messages without reporting which failed")
+            hard = [m for m in failed if m["_error"].code() != KafkaError._QUEUE_FULL]
+            if hard:
+                self._unqueued(m["callback"] for m in failed)
+                raise self._produce_error(topic, hard[0]["_error"], len(hard[0]["value"]))
+            for m in failed:
+                del m["_error"]
+            msgs = failed
+            self._wait_for_room()
 
     def _wait_for_room(self) -> None:
         """Backpressure: the local queue is full; serve delivery reports until some leave it."""
@@ -520,8 +517,6 @@ class CloudEventHeaders:
     def many(self, payloads: Sequence[bytes], paths: Sequence[str]) -> list[list[Header]]:
         return [self(p, path) for p, path in zip(payloads, paths, strict=True)]
 
-
-assert len(SOURCES) == len(DECODER_NAMES)
 
 
 # -- dead letters ------------------------------------------------------------------------------
