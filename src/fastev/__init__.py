@@ -22,6 +22,17 @@ __all__ = (
     "decode", "Decoder", "DecodeResult",
     # access control and routing
     "Acl", "Identity", "RouteSpec", "RoutesConfig", "load_routes", "Transcoder",
+    # delivery
+    "EventProducer",
     # errors
     "FastevError", "DecodeError", "ConfigError", "AclError", "DeliveryError",
 )
+
+
+def __getattr__(name: str) -> object:
+    # Kafka pulls in librdkafka: load it only for callers who use it, not for `fastev decode`.
+    if name == "EventProducer":
+        from .kafka.producer import EventProducer
+
+        return EventProducer
+    raise AttributeError(f"module 'fastev' has no attribute {name!r}")

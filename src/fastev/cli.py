@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import acl_cmd, bench_cmd, decode_cmd, demo_cmd, route_cmd
+from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     route_cmd.add_parser(sub)
     bench_cmd.add_parser(sub)
     demo_cmd.add_parser(sub)
+    broker_cmd.add_parser(sub)
     return parser
 
 
