@@ -39,9 +39,9 @@ def _str(s: str, mode: int) -> str:
             cp = ord(ch)
             if cp >= 0x10000:
                 cp -= 0x10000
-                out.append("\\u%04x\\u%04X" % (0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF)))
+                out.append(f"\\u{0xD800 + (cp >> 10):04x}\\u{0xDC00 + (cp & 0x3FF):04X}")
             else:
-                out.append("\\u%04x" % cp)
+                out.append(f"\\u{cp:04x}")
         return '"' + "".join(out) + '"'
     return json.dumps(s, ensure_ascii=(mode == 1))
 
@@ -156,7 +156,8 @@ def billing() -> Any:
         "fileSize": maybe(N()), "filesize": maybe(N()), "transferSize": maybe(N()),
         "transferTime": maybe(N()), "pnfsid": maybe(small_text), "storageInfo": maybe(small_text),
         "cellName": maybe(small_text), "cellDomain": maybe(small_text),
-        "subject": maybe(st.lists(SUBJECT_ITEMS if BAD[0] else GOOD_SUBJECT_ITEMS, max_size=7)), "owner": maybe(small_text),
+        "subject": maybe(st.lists(SUBJECT_ITEMS if BAD[0] else GOOD_SUBJECT_ITEMS, max_size=7)),
+        "owner": maybe(small_text),
         "mappedUID": maybe(N()), "mappedGID": maybe(N()), "client": maybe(small_text),
         "protocol": maybe(small_text), "version": maybe(scalars), "VERSION": maybe(scalars),
         "status": maybe(st.fixed_dictionaries({}, optional={"code": maybe(N()), "msg": maybe(small_text),

@@ -24,11 +24,11 @@ def stream(draw: Any, mutate: bool) -> tuple[str, list[bytes], list[bytes], dict
     source = draw(st.sampled_from(JSON_SOURCES))
     records = draw(st.lists(record_bytes(source, mutate), min_size=1, max_size=8))
     eols = [draw(st.sampled_from([b"\n", b"\r\n", b"\n\n", b"\n \t\n", b"\r\n\r\n"])) for _ in records]
-    data = b"".join(r + e for r, e in zip(records, eols))
+    data = b"".join(r + e for r, e in zip(records, eols, strict=False))
     if draw(st.booleans()):
         data = data.rstrip(b"\r\n")     # no final newline: flushed by finish()
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=6)))
-    chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)], strict=False)]
     opts: dict[str, Any] = {"now_us": NOW_US, "pairing_window": draw(st.integers(0, 4))}
     if mutate and draw(st.booleans()):
         opts["max_record_bytes"] = draw(st.integers(1, 400))
@@ -103,7 +103,7 @@ def sse_stream(draw: Any) -> tuple[list[bytes], dict[str, Any]]:
                       + draw(st.sampled_from([b"\n", b"\r\n", b": comment\n\n"])))
     data = b"".join(frames)
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=5)))
-    chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)], strict=False)]
     opts = {"inotify_watches": WATCHES, "now_us": NOW_US, "pairing_window": draw(st.integers(0, 3))}
     if draw(st.integers(0, 5)) == 0:
         opts["max_record_bytes"] = draw(st.integers(20, 200))

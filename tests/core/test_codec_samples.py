@@ -10,8 +10,7 @@ from fastev._ref import decoder as ref
 from fastev._ref import eventid as ref_eventid
 from fastev._ref import transcoder as ref_tc
 
-from ._support import (NOW_US, SAMPLES, make_routes, native_codec, run_decoder, run_records,
-                       run_transcoder, watches)
+from ._support import NOW_US, SAMPLES, make_routes, native_codec, run_decoder, run_records, run_transcoder, watches
 
 codec = native_codec()
 
@@ -35,7 +34,7 @@ def _sample(name: str) -> bytes:
 def _splits(data: bytes, seed: int) -> list[bytes]:
     rnd = random.Random(seed)
     cuts = sorted(rnd.sample(range(len(data) + 1), min(12, len(data) + 1)))
-    return [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    return [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)], strict=False)]
 
 
 @pytest.mark.parametrize("name,source", CASES)
