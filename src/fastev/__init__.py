@@ -5,13 +5,18 @@ The codec core is native (Cython) with a pure-Python reference of identical
 behaviour (FASTEV_NO_EXTENSIONS=1 selects it).
 """
 from ._version import __version__
-from .acl import Acl, Identity
-from .decoding import IMPLEMENTATION, Decoder, DecodeResult, decode
-from .errors import AclError, ConfigError, DecodeError, DeliveryError, FastevError
-from .event import Kind, Source, StorageEvent, schema_text
-from .event import schema as avro_schema
-from .routes import RoutesConfig, RouteSpec, load_routes
-from .transcode import Transcoder
+
+# name -> module that defines it; imported on first use, so the CLI starts fast
+_LAZY = {
+    "IMPLEMENTATION": "decoding", "Decoder": "decoding", "DecodeResult": "decoding", "decode": "decoding",
+    "Acl": "acl", "Identity": "acl",
+    "AclError": "errors", "ConfigError": "errors", "DecodeError": "errors", "DeliveryError": "errors",
+    "FastevError": "errors",
+    "Kind": "event", "Source": "event", "StorageEvent": "event", "schema_text": "event",
+    "RoutesConfig": "routes", "RouteSpec": "routes", "load_routes": "routes",
+    "Transcoder": "transcode",
+    "EventProducer": "kafka.producer",
+}
 
 __all__ = (
     # version and implementation
@@ -30,9 +35,19 @@ __all__ = (
 
 
 def __getattr__(name: str) -> object:
-    # Kafka pulls in librdkafka: load it only for callers who use it, not for `fastev decode`.
-    if name == "EventProducer":
-        from .kafka.producer import EventProducer
+    import importlib
 
-        return EventProducer
-    raise AttributeError(f"module 'fastev' has no attribute {name!r}")
+    if name == "avro_schema":
+        from .event import schema
+
+        return schema
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastev' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

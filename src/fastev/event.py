@@ -8,7 +8,6 @@ from __future__ import annotations
 import builtins
 import enum
 import json
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -67,6 +66,7 @@ FIELDS: tuple[str, ...] = (
 
 def schema_text() -> str:
     """The shipped Avro schema (package data), as text."""
+    from importlib import resources  # heavy import, only needed here
     return resources.files("fastev.schema").joinpath("storage_event.avsc").read_text("utf-8")
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import acl as _acl
 from ._ref import transcoder as _ref_transcoder
 from ._ref.transcoder import CompiledRoute
 from .decoding import IMPLEMENTATION
 from .errors import ConfigError
 from .routes import RoutesConfig, RouteSpec, load_routes
+
+if TYPE_CHECKING:
+    from .acl import Acl
 
 __all__ = ("Transcoder", "compile_routes")
 
@@ -29,8 +31,11 @@ def _impl() -> ModuleType:
     return _ref_transcoder
 
 
-def compile_routes(routes: Sequence[RouteSpec], acl: _acl.Acl | None) -> list[CompiledRoute]:
-    compiled = []
+def compile_routes(routes: Sequence[RouteSpec], acl: Acl | None) -> list[CompiledRoute]:
+    compiled: list[CompiledRoute] = []
+    if not any(spec.paths or spec.kinds or spec.principals for spec in routes):
+        return [CompiledRoute(spec.name, None, ()) for spec in routes]
+    from . import acl as _acl  # only routes that filter need the ACL layer
     for spec in routes:
         filt = _acl.PrefixFilter(spec.paths, spec.kinds) if (spec.paths or spec.kinds) else None
         views = []
@@ -47,11 +52,13 @@ class Transcoder:
     """``feed(batch)``: a list of records (e.g. Kafka values) or a bytes chunk of a stream."""
 
     def __init__(self, source: str, routes: Sequence[RouteSpec] | RoutesConfig,
-                 acl: _acl.Acl | None = None, *, framing: str = "avro", schema_id: int = 0,
+                 acl: Acl | None = None, *, framing: str = "avro", schema_id: int = 0,
                  **decoder_options: Any) -> None:
         if isinstance(routes, RoutesConfig):
             if acl is None and routes.acl_file is not None:
-                acl = _acl.Acl.from_toml(routes.acl_file)
+                from .acl import Acl
+
+                acl = Acl.from_toml(routes.acl_file)
             routes = routes.routes
         self.route_names = tuple(r.name for r in routes)
         self._impl = _impl().Transcoder(source, compile_routes(routes, acl), framing=framing,

@@ -1,5 +1,6 @@
 # Native path-prefix ACL trie (see acl.pyx). Declared here so the batch
 # transcoder can cimport the nogil entry points and call them per event.
+cimport cython
 from libc.stdint cimport int32_t, uint64_t
 
 
@@ -31,12 +32,14 @@ cdef Py_ssize_t find_child(const FlatTrie* trie, const TrieNode* node,
 cdef Py_ssize_t deepest_node(const FlatTrie* trie, const char* path, Py_ssize_t n) noexcept nogil
 
 
+@cython.final
 cdef class IdentityView:
     cdef FlatTrie trie
     cdef readonly object identity
     cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil
 
 
+@cython.final
 cdef class PrefixFilter:
     cdef FlatTrie trie
     cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil

@@ -9,6 +9,7 @@ are: FORMATS.md §2 forbids Unicode normalisation). The lookup touches no
 Python object and needs no GIL; its cost grows with the path depth and the
 log of the fan-out, never with the number of rules.
 """
+cimport cython
 from array import array
 
 from libc.stdint cimport int32_t, uint64_t
@@ -256,6 +257,7 @@ cdef int kind_ordinal(kind) except -1:
 
 # ---------------------------------------------------------------- public classes
 
+@cython.final
 cdef class IdentityView:
     """The trie pre-filtered to one identity: a lookup is one walk checking one kind mask per node."""
 
@@ -279,6 +281,7 @@ cdef class IdentityView:
         return self.match(path, len(path), kind)
 
 
+@cython.final
 cdef class PrefixFilter:
     """A route's plain filter: component-prefix paths (none: all) and kinds (none: all), no principals."""
 

@@ -5,6 +5,7 @@
 # buffer could not grow (nothing was written, no Python exception is set). They
 # are noexcept nogil; the caller checks the code and, holding the GIL, calls
 # raise_write_error(). encode_event_rec() does that for you.
+cimport cython
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from fastev._core.event cimport Attr, EventRec, Str
@@ -16,6 +17,7 @@ cdef enum:
     WRITE_INVALID = -2       # EventRec holds a value the schema cannot carry
 
 
+@cython.final
 cdef class WriteBuffer:
     cdef:
         char* _buf

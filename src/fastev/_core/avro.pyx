@@ -4,6 +4,7 @@
 Apache Avro 1.11 specification sections cited as spec "...". Output is byte for
 byte the reference's, errors included (same exception type and message).
 """
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -42,6 +43,7 @@ cdef object _MISSING = object()
 
 # -- write buffer (after asyncpg's WriteBuffer) ---------------------------------------------
 
+@cython.final
 cdef class WriteBuffer:
     """A growable byte buffer holding Avro output; freed with the object."""
 

@@ -13,6 +13,7 @@ errors (DecodeError), the SSE framer of dCache storage events (the reference
 SseFramer; frames are decoded natively), inotify watch lookup, and pending
 IN_MOVED_FROM events of the rename pairer (kept as event dicts; moves are rare).
 """
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_REFCNT
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -182,6 +183,7 @@ def event_id(int source_ordinal, raw, index=0):
 
 # -- per-route output ------------------------------------------------------------------------
 
+@cython.final
 cdef class _RouteOut:
     """One route's output of one feed: payloads back to back, with end offsets, ids, paths."""
     cdef WriteBuffer data
@@ -293,6 +295,7 @@ cdef class RouteBatch:
         return self._out(route).path_list()
 
 
+@cython.final
 cdef class _RouteSink:
     """Routes decoded events (EventRec, or a pending-move dict) and encodes them once."""
     cdef tuple routes
@@ -429,6 +432,7 @@ cdef class _RouteSink:
 
 # -- the decoder -------------------------------------------------------------------------------
 
+@cython.final
 cdef class Decoder:
     """Stateful decoder for one input stream (API of fastev._ref.decoder.Decoder)."""
     cdef readonly str source

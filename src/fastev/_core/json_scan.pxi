@@ -150,6 +150,7 @@ cdef extern from *:
        whole 16-byte blocks inside [0, n); returns its exact position, or the start of
        the tail shorter than a block. Reads never pass s + n. */
     #if defined(__SSE2__)
+    #define FASTEV_HAVE_SSE2 1
     #include <emmintrin.h>
     static inline Py_ssize_t fastev_skip_plain(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) {
         const __m128i q = _mm_set1_epi8(0x22);
@@ -167,6 +168,7 @@ cdef extern from *:
         return i;
     }
     #else
+    #define FASTEV_HAVE_SSE2 0
     static inline Py_ssize_t fastev_skip_plain(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) {
         (void)s; (void)n;
         return i;
@@ -174,6 +176,7 @@ cdef extern from *:
     #endif
     """
     Py_ssize_t fastev_skip_plain(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+    const bint FASTEV_HAVE_SSE2
 
 
 cdef inline bint word_special(uint64_t w) noexcept nogil:
@@ -215,8 +218,9 @@ cdef inline int scan_string(Scan* sc, int* esc) noexcept nogil:
     esc[0] = 0
     while True:
         i = fastev_skip_plain(s, i, n)
-        while i + 8 <= n and not word_special(load64(s + i)):
-            i += 8
+        if i + 16 > n or not FASTEV_HAVE_SSE2:   # SIMD stops short of the last 16 bytes
+            while i + 8 <= n and not word_special(load64(s + i)):
+                i += 8
         if i >= n:
             return SC_INVALID     # unterminated
         c = s[i]

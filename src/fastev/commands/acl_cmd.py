@@ -10,9 +10,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._ref.paths import canonical_path
-from ..acl import Acl, Identity
-from ..errors import ConfigError
 from ..event import KINDS
 from ._io import fail
 
@@ -32,6 +29,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from .._ref.paths import canonical_path
+    from ..acl import Acl, Identity
+    from ..errors import ConfigError
+
     try:
         acl = Acl.from_toml(args.acl)
     except (ConfigError, OSError) as e:

@@ -11,9 +11,7 @@ from typing import Any
 
 import orjson
 
-from ..decoding import SOURCE_NAMES, DecodeStats
-from ..routes import load_routes
-from ..transcode import Transcoder
+from .._ref.decoder import SOURCE_NAMES
 from ._io import CONFIG_ERRORS, ErrorSink, batches, fail, load_watches, open_inputs
 
 
@@ -29,6 +27,10 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..decoding import DecodeStats
+    from ..routes import load_routes
+    from ..transcode import Transcoder
+
     try:
         config = load_routes(args.config)
         watches = load_watches(args.inotify_watches)
