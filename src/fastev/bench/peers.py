@@ -46,43 +46,109 @@ def _base(source: str, kind: str, raw_type: str, time_us: int, path: str, raw: b
             "protocol": None, "system": None, "storage_class": None, "attrs": {}}
 
 
+_BILLING_ATTRS = ("session", "transaction", "initiator", "queuingTime", "sessionDuration", "clientChain",
+                  "localEndpoint", "meanReadBandwidth", "meanWriteBandwidth", "readIdle", "readActive",
+                  "writeIdle", "writeActive", "cached")
+
+
+def _text(v: Any) -> str | None:
+    """The attrs text of a JSON scalar, as fastev writes it (no literal-preserving parser here)."""
+    if v is None or v == "":
+        return None
+    if v is True or v is False:
+        return "true" if v else "false"
+    return str(v)
+
+
+def _canon(path: str) -> str:
+    return "/" + "/".join(p for p in path.split("/") if p) if path else ""
+
+
 def map_billing(d: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    """The same normalised event fastev produces (FORMATS.md §3.1), written the plain way."""
     mt = d["msgType"]
     if mt == "transfer":
-        kind = "REPLICATE" if d.get("isP2p") else ("UPLOAD" if d.get("isWrite") == "write" else "DOWNLOAD")
+        w = d.get("isWrite")
+        kind = "REPLICATE" if d.get("isP2p") else ("UPLOAD" if w == "write" else "DOWNLOAD" if w == "read"
+                                                   else "OTHER")
+    elif mt == "remove":
+        kind = {"door": "DELETE", "pool": "EVICT"}.get(d.get("cellType") or "", "OTHER")
     else:
         kind = _BILLING_KIND.get(mt, "OTHER")
-    path = d.get("transferPath") or d.get("billingPath") or ""
-    ev = _base("DCACHE_BILLING", kind, mt, _iso_us(d["date"]), path, raw)
-    ev["size"] = d.get("fileSize")
+    path = d.get("transferPath")
+    if not path or path == "Unknown":
+        path = d.get("billingPath")
+        if not path or path == "Unknown":
+            path = ""
+    ev = _base("DCACHE_BILLING", kind, mt, _iso_us(d["date"]), _canon(path), raw)
+    size = d.get("fileSize")
+    ev["size"] = size if size is not None else d.get("filesize")
     ev["bytes"] = d.get("transferSize")
     ev["duration_ms"] = d.get("transferTime")
     st = d.get("status") or {}
     ev["status"] = st.get("code", 0)
     ev["status_msg"] = st.get("msg") or None
-    ev["file_id"] = d.get("pnfsid")
-    ev["storage_class"] = d.get("storageInfo")
-    ev["system"] = f"{d.get('cellName')}@{d.get('cellDomain')}"
-    groups = []
+    ev["file_id"] = d.get("pnfsid") or None
+    ev["storage_class"] = d.get("storageInfo") or None
+    cell, domain = d.get("cellName"), d.get("cellDomain")
+    ev["system"] = f"{cell}@{domain}" if cell and domain else cell or None
+    user = dn = uid = gid = gid_first = origin = None
+    groups: list[str] = []
     for p in d.get("subject") or ():
+        if p.startswith("/"):
+            dn = dn or p
+            continue
         name, _, value = p.partition("[")
-        value = value.rstrip("]").removesuffix(",primary")
+        value = value[:-1]
+        primary = value.endswith(",primary")
+        value = value.removesuffix(",primary")
         if name == "UserNamePrincipal":
-            ev["user"] = value
+            user = user or value
         elif name == "UidPrincipal":
-            ev["uid"] = int(value)
+            uid = int(value) if uid is None else uid
         elif name == "GidPrincipal":
-            ev["gid"] = int(value)
+            gid_first = int(value) if gid_first is None else gid_first
+            if primary and gid is None:
+                gid = int(value)
         elif name in ("FQANPrincipal", "GroupNamePrincipal", "OpenIdGroup") and value not in groups:
             groups.append(value)
+        elif name == "Origin":
+            origin = origin or value
+    ev["user"] = user or dn or d.get("owner") or None
+    ev["uid"] = uid if uid is not None else d.get("mappedUID")
+    gid = gid if gid is not None else gid_first
+    ev["gid"] = gid if gid is not None else d.get("mappedGID")
     ev["groups"] = groups
+    attrs: dict[str, str] = {}
+    version = _text(d.get("version")) or _text(d.get("VERSION"))
+    if version:
+        attrs["version"] = version
+    if d.get("cellType"):
+        attrs["cellType"] = d["cellType"]
+    client = None
     pi = d.get("protocolInfo")
     if pi:
-        ev["client"] = pi.get("host")
-        ev["protocol"] = f"{pi['protocol']}-{pi['versionMajor']}.{pi['versionMinor']}"
-    else:
-        ev["client"] = d.get("client")
-    ev["attrs"] = {k: str(d[k]) for k in ("session", "initiator", "queuingTime") if k in d}
+        client = pi.get("host") or None
+        proto = pi.get("protocol")
+        if proto:
+            major, minor = pi.get("versionMajor"), pi.get("versionMinor")
+            ev["protocol"] = f"{proto}-{major}.{minor}" if major is not None and minor is not None else proto
+        for key in ("transferTag", "port"):
+            v = _text(pi.get(key))
+            if v is not None:
+                attrs[key] = v
+    ev["client"] = client or d.get("client") or origin
+    hsm = d.get("hsm")
+    if hsm:
+        for key in ("type", "instance", "provider"):
+            v = _text(hsm.get(key))
+            if v is not None:
+                attrs["hsm_" + key] = v
+    for key in _BILLING_ATTRS:
+        v = _text(d.get(key))
+        if v is not None:
+            attrs[key] = v
+    ev["attrs"] = attrs
     return ev
 
 
@@ -144,6 +210,8 @@ class _ProtocolInfo(msgspec.Struct):
     versionMajor: int = 0  # noqa: N815 - source field names
     versionMinor: int = 0  # noqa: N815
     host: str | None = None
+    transferTag: str | None = None  # noqa: N815
+    port: int | None = None
 
 
 class _Billing(msgspec.Struct):
@@ -164,9 +232,21 @@ class _Billing(msgspec.Struct):
     subject: list[str] = []
     protocolInfo: _ProtocolInfo | None = None  # noqa: N815
     client: str | None = None
+    owner: str | None = None
+    mappedUID: int | None = None  # noqa: N815
+    mappedGID: int | None = None  # noqa: N815
+    version: str | None = None
+    VERSION: str | None = None
+    cellType: str | None = None  # noqa: N815
     session: str | None = None
+    transaction: str | None = None
     initiator: str | None = None
     queuingTime: int | None = None  # noqa: N815
+    sessionDuration: int | None = None  # noqa: N815
+    clientChain: str | None = None  # noqa: N815
+    localEndpoint: str | None = None  # noqa: N815
+    meanReadBandwidth: float | None = None  # noqa: N815
+    meanWriteBandwidth: float | None = None  # noqa: N815
 
 
 def _struct_to_dict(obj: Any) -> Any:

@@ -13,7 +13,7 @@ def add_parser(sub: Any) -> None:
     c = bsub.add_parser("codec", help="decode+validate+route+encode per source vs json/orjson/msgspec peers")
     c.add_argument("--records", type=int, default=20000, help="records per source (default 20000)")
     c.add_argument("--repeats", type=int, default=5)
-    c.add_argument("--cli-records", type=int, default=200000, help="records for the end-to-end CLI row")
+    c.add_argument("--cli-records", type=int, default=1_000_000, help="records for the end-to-end CLI row")
     c.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     c.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     c.set_defaults(run=run_codec)
