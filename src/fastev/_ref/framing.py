@@ -104,12 +104,17 @@ class SseFramer:
         buf = self.buf + data if self.buf else data
         pos = 0
         n = len(buf)
+        cr = lf = -1  # next CR / LF at or after pos; searched again only once passed (linear time)
         while pos < n:
-            cr = buf.find(b"\r", pos)
-            lf = buf.find(b"\n", pos)
-            if cr < 0 and lf < 0:
+            if cr != n and cr < pos:
+                cr = buf.find(b"\r", pos)
+                cr = n if cr < 0 else cr
+            if lf != n and lf < pos:
+                lf = buf.find(b"\n", pos)
+                lf = n if lf < 0 else lf
+            if cr == n and lf == n:
                 break
-            eol = lf if cr < 0 else (cr if lf < 0 else min(cr, lf))
+            eol = min(cr, lf)
             if buf[eol] == 0x0D:
                 if eol + 1 >= n and not final:
                     break  # a CR at the end of the chunk: an LF may follow
