@@ -420,36 +420,57 @@ cdef int scan_value(Scan* sc, int depth, int child, Slot* out) noexcept nogil:
     return SC_OK
 
 
+cdef inline Py_ssize_t plain_string_end(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """Fast path: the closing quote of a string starting at i (after its opening quote) when the
+    string has no escape, control or non-ASCII byte; else -1 (the caller takes the general path).
+
+    Every byte before the returned quote was checked by the SIMD scan, so a string accepted here
+    is one scan_string accepts, with the same end."""
+    cdef Py_ssize_t p
+    if not FASTEV_HAVE_SSE2:
+        return -1
+    p = fastev_skip_plain(s, i, n)
+    if p < n and s[p] == 0x22:
+        return p
+    return -1
+
+
 cdef int scan_object(Scan* sc, int depth, int tab) noexcept nogil:
     cdef const unsigned char* s = sc.s
-    cdef Py_ssize_t key_pos, ks, ke, kn
+    cdef Py_ssize_t n = sc.n
+    cdef Py_ssize_t key_pos, ks, ke, kn, ve
     cdef int rc, esc
     cdef const KeyEntry* e
     cdef Slot* slot
     cdef unsigned char kbuf[6 * KEY_MAX + 16]
     skip_ws(sc)
-    if sc.i < sc.n and s[sc.i] == b'}':
+    if sc.i < n and s[sc.i] == b'}':
         sc.i += 1
         return SC_OK
     while True:
-        if sc.i >= sc.n or s[sc.i] != 0x22:
+        if sc.i >= n or s[sc.i] != 0x22:
             return SC_INVALID
         key_pos = sc.i
+        ks = key_pos + 1
+        ke = plain_string_end(s, ks, n)
+        if ke >= 0:
+            esc = 0
+            sc.i = ke
+        else:
+            sc.i = ks
+            rc = scan_string(sc, &esc)
+            if rc:
+                return rc
+            ke = sc.i
         sc.i += 1
-        ks = sc.i
-        rc = scan_string(sc, &esc)
-        if rc:
-            return rc
-        ke = sc.i
-        sc.i += 1
-        if sc.i < sc.n and s[sc.i] == b':':
+        if sc.i < n and s[sc.i] == b':':
             sc.i += 1
         else:
             skip_ws(sc)
-            if sc.i >= sc.n or s[sc.i] != b':':
+            if sc.i >= n or s[sc.i] != b':':
                 return SC_INVALID
             sc.i += 1
-        if sc.i < sc.n and s[sc.i] > 0x20:
+        if sc.i < n and s[sc.i] > 0x20:
             pass
         else:
             skip_ws(sc)
@@ -460,9 +481,8 @@ cdef int scan_object(Scan* sc, int depth, int tab) noexcept nogil:
             elif ke - ks <= 6 * KEY_MAX + 12:
                 kn = unescape(s, ks, ke, <char*>kbuf)
                 e = table_lookup(&sc.sch.tables[tab], kbuf, kn)
-        if e == NULL:
-            rc = scan_value(sc, depth, -1, NULL)
-        else:
+        slot = NULL
+        if e != NULL:
             slot = &sc.slots[e.slot]
             if slot.type != J_ABSENT:
                 if sc.dup_pos[tab] < 0:
@@ -470,15 +490,30 @@ cdef int scan_object(Scan* sc, int depth, int tab) noexcept nogil:
                     sc.dup_slot[tab] = e.slot
                 if e.child >= 0:
                     reset_table(sc, e.child)     # the earlier object value is replaced
-            rc = scan_value(sc, depth, e.child, slot)
-        if rc:
-            return rc
+        # fast path for the common value: a plain string
+        ve = plain_string_end(s, sc.i + 1, n) if sc.i < n and s[sc.i] == 0x22 else -1
+        if ve >= 0:
+            if slot != NULL:
+                slot.type = J_STR
+                slot.esc = 0
+                slot.start = sc.i + 1
+                slot.end = ve
+            sc.i = ve + 1
+        else:
+            rc = scan_value(sc, depth, e.child if e != NULL else -1, slot)
+            if rc:
+                return rc
+        if sc.i < n and s[sc.i] == b',':
+            sc.i += 1
+            if sc.i >= n or s[sc.i] != 0x22:
+                skip_ws(sc)
+            continue
         skip_ws(sc)
-        if sc.i < sc.n and s[sc.i] == b',':
+        if sc.i < n and s[sc.i] == b',':
             sc.i += 1
             skip_ws(sc)
             continue
-        if sc.i < sc.n and s[sc.i] == b'}':
+        if sc.i < n and s[sc.i] == b'}':
             sc.i += 1
             return SC_OK
         return SC_INVALID
@@ -487,14 +522,19 @@ cdef int scan_object(Scan* sc, int depth, int tab) noexcept nogil:
 cdef int scan_array(Scan* sc, int depth) noexcept nogil:
     cdef const unsigned char* s = sc.s
     cdef int rc
+    cdef Py_ssize_t ve
     skip_ws(sc)
     if sc.i < sc.n and s[sc.i] == b']':
         sc.i += 1
         return SC_OK
     while True:
-        rc = scan_value(sc, depth, -1, NULL)
-        if rc:
-            return rc
+        ve = plain_string_end(s, sc.i + 1, sc.n) if sc.i < sc.n and s[sc.i] == 0x22 else -1
+        if ve >= 0:
+            sc.i = ve + 1                        # a plain string element (fast path)
+        else:
+            rc = scan_value(sc, depth, -1, NULL)
+            if rc:
+                return rc
         skip_ws(sc)
         if sc.i < sc.n and s[sc.i] == b',':
             sc.i += 1

@@ -9,7 +9,7 @@ from typing import IO, Any
 
 from ..errors import ConfigError, DecodeError
 
-CHUNK_BYTES = 1 << 20  # bounded batches: memory stays flat whatever the input size
+CHUNK_BYTES = 4 << 20  # bounded batches: memory stays flat whatever the input size
 
 
 class UsageError(Exception):
