@@ -202,6 +202,33 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Records/s per source, fastev and the peers side by side (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["sources"] if r.get("json")]
+    names = [r["source"] for r in rows]
+    series = [("fastev", [r["fastev"]["records_per_s"] for r in rows])]
+    series += [(f"{p} + fastavro", [r[p]["records_per_s"] for r in rows]) for p in PEERS]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(series)
+    for k, (label, values) in enumerate(series):
+        ax.bar([i + k * width for i in range(len(names))], values, width, label=label)
+    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(names))], names)
+    ax.set_yscale("log")
+    ax.set_ylabel("records/s (one core)")
+    cli = report["cli"]
+    ax.set_title(f"decode + validate + route + Avro-encode ({report['host']}); "
+                 f"CLI end to end {cli['speedup']:.1f}x json+fastavro")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     import json
 
@@ -211,4 +238,8 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     mpath = out_dir / f"codec-{host}.md"
     jpath.write_text(json.dumps(report, indent=2) + "\n")
     mpath.write_text(markdown(report))
+    try:
+        plot(report, out_dir / f"codec-{host}.png")
+    except ImportError:  # matplotlib comes with the bench extra
+        pass
     return jpath, mpath

@@ -5,7 +5,6 @@ The decoder works on bounded chunks, so peak RSS must not grow with the input.
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import subprocess
 import sys
@@ -16,14 +15,19 @@ from typing import Any
 
 from .records import stream
 
+_MEASURE = (
+    "import resource, subprocess, sys; "
+    "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
 
 def _peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Peak RSS of one run of ``cmd``, measured by a fresh parent (RUSAGE_CHILDREN is a running max)."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, check=True)
     dt = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(before, after) / 1024, dt
+    return int(out.stdout.strip()) / 1024, dt
 
 
 def run(gb: float, out_dir: Path | None) -> dict[str, Any]:
