@@ -7,7 +7,9 @@ so a test fails when an extension silently did not load.
 """
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 
 NO_EXTENSIONS = os.environ.get("FASTEV_NO_EXTENSIONS", "") not in ("", "0")
 NATIVE_IMPORT_ERRORS: dict[str, BaseException] = {}
@@ -19,3 +21,15 @@ def use_native() -> bool:
 
 def record_import_error(exc: BaseException, module: str = "") -> None:
     NATIVE_IMPORT_ERRORS[module or getattr(exc, "name", None) or repr(exc)] = exc
+
+
+def load(native: str, reference: ModuleType) -> tuple[ModuleType, str]:
+    """The facade's implementation: ``fastev._core.<native>``, else ``reference`` (recording why)."""
+    if use_native():
+        try:
+            module = importlib.import_module(f"fastev._core.{native}")
+        except ImportError as exc:
+            record_import_error(exc, native)
+        else:
+            return module, "native"
+    return reference, "reference"

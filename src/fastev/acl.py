@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import ModuleType
 from typing import Protocol
 
-from fastev._native import record_import_error, use_native
+from fastev._native import load
 from fastev._ref import acl as _ref
 from fastev._ref.acl import ANY_PRINCIPAL, Identity, Rule, load_rules, normalise_principal, parse_rules_toml
 from fastev.errors import AclError
@@ -22,18 +21,7 @@ __all__ = (
 )
 
 
-def _load() -> tuple[ModuleType, str]:
-    if use_native():
-        try:
-            from fastev._core import acl as native
-        except ImportError as exc:
-            record_import_error(exc)
-        else:
-            return native, "native"
-    return _ref, "reference"
-
-
-_impl, IMPLEMENTATION = _load()
+_impl, IMPLEMENTATION = load("acl", _ref)
 
 
 class IdentityView(Protocol):

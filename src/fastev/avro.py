@@ -8,10 +8,9 @@ reference in both cases: it is a constant of the shipped schema.
 """
 from __future__ import annotations
 
-from types import ModuleType
 from typing import TYPE_CHECKING
 
-from fastev._native import NO_EXTENSIONS, record_import_error
+from fastev._native import load
 from fastev._ref import avro as _ref
 from fastev._ref.avro import (
     SCHEMA_CANONICAL,
@@ -35,20 +34,7 @@ __all__ = (
 )
 
 
-def _load() -> tuple[ModuleType, str]:
-    # NO_EXTENSIONS, not use_native(): another module's failed native import must not
-    # switch this one to the reference.
-    if not NO_EXTENSIONS:
-        try:
-            from fastev._core import avro as native
-        except ImportError as exc:
-            record_import_error(exc)
-        else:
-            return native, "native"
-    return _ref, "reference"
-
-
-_impl, IMPLEMENTATION = _load()
+_impl, IMPLEMENTATION = load("avro", _ref)
 
 if TYPE_CHECKING:  # both implementations share the reference's signatures
     from fastev._ref.avro import OcfWriter, confluent_frame, encode_event, fingerprint64, ocf_bytes

@@ -6,10 +6,9 @@ errors included (the differential tests hold them to it).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
-from ._native import record_import_error, use_native
+from ._native import load
 from ._ref import decoder as _ref_decoder
 from ._ref.decoder import SOURCE_NAMES, Batch, DecodeStats
 from .errors import DecodeError
@@ -18,18 +17,7 @@ from .event import StorageEvent
 __all__ = ("Decoder", "DecodeResult", "decode", "SOURCE_NAMES", "IMPLEMENTATION", "Batch", "DecodeStats")
 
 
-def _load() -> tuple[ModuleType, str]:
-    if use_native():
-        try:
-            from ._core import codec
-        except ImportError as exc:
-            record_import_error(exc)
-        else:
-            return codec, "native"
-    return _ref_decoder, "reference"
-
-
-_impl, IMPLEMENTATION = _load()
+_impl, IMPLEMENTATION = load("codec", _ref_decoder)
 
 # Decoder(source, *, inotify_watches=None, max_record_bytes=1 MiB, pairing_window=128, now_us=None)
 # .feed(bytes, final=False) / .feed_records(list[bytes]) / .finish() -> Batch(events, errors, stats)
