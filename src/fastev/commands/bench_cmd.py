@@ -17,6 +17,13 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     c.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     c.set_defaults(run=run_codec)
+    pl = bsub.add_parser("pipeline", help="raw records -> Kafka on a real broker, fastev vs the peer bridge")
+    pl.add_argument("--records", type=int, default=200_000)
+    pl.add_argument("--rates", type=lambda s: tuple(int(x) for x in s.split(",")), default=(10_000, 50_000, 100_000),
+                    help="offered events/s for the latency runs, comma-separated")
+    pl.add_argument("--seconds", type=float, default=3.0, help="length of each latency run")
+    pl.add_argument("--out", type=Path, default=Path("bench-results"))
+    pl.set_defaults(run=run_pipeline)
     m = bsub.add_parser("memory", help="peak RSS of `fastev decode` streaming a large input")
     m.add_argument("--gb", type=float, default=2.0, help="input size in GB (default 2)")
     m.add_argument("--out", type=Path, default=Path("bench-results"))
@@ -29,6 +36,14 @@ def run_codec(args: argparse.Namespace) -> int:
     report = codec.run(args.records, args.repeats, args.cli_records, args.out, quick=args.quick)
     print(codec.markdown(report))
     print(f"results: {args.out}/codec-{report['host']}.json and .md")
+    return 0
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    from ..bench import pipeline
+
+    report = pipeline.run(args.records, args.rates, args.seconds, args.out)
+    print(pipeline.markdown(report))
     return 0
 
 

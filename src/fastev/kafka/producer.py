@@ -58,6 +58,21 @@ FASTEV_KEYS = frozenset({"fastev.source", "fastev.topic", "fastev.routes", "fast
                          "fastev.schema_id", "fastev.inotify_watches", "fastev.ce_source"})
 ROUTE_FORMATS = ("avro", "confluent", "ocf")
 ROUTE_KEYS = ("path", "id", "none")
+# An OCF message stays under the broker's default message.max.bytes (1 MB) with room for the header.
+OCF_MAX_BYTES = 900_000
+
+
+def _split_by_size(payloads: Sequence[bytes], limit: int) -> list[list[bytes]]:
+    """Consecutive runs of payloads whose total size stays within ``limit`` (at least one each)."""
+    chunks: list[list[bytes]] = []
+    size = limit + 1
+    for p in payloads:
+        if size + len(p) > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(p)
+        size += len(p)
+    return chunks
 
 OnDelivery = Callable[[DeliveryError | None, Hashable], None]
 
@@ -211,9 +226,10 @@ class EventProducer:
         payloads = batch.payloads(route.name)
         target = topic or route.topic
         if route.format == "ocf":
-            self.sink.send(target, [ocf_bytes(payloads)], None, [[("content-type", "application/avro-ocf")]],
+            containers = [ocf_bytes(chunk) for chunk in _split_by_size(payloads, OCF_MAX_BYTES)]
+            self.sink.send(target, containers, None, [[("content-type", "application/avro-ocf")]] * len(containers),
                            token=token)
-            return 1
+            return len(containers)
         if route.key == "path":
             keys = batch.paths(route.name)
         elif route.key == "id":

@@ -1,0 +1,393 @@
+"""``fastev run``: sources -> Transcoder (one per stream and framing) -> KafkaSink, on uvloop.
+
+Every unit a source yields gets one delivery token; everything derived from it
+(route messages, dead letters) is sent under that token, which is then sealed.
+When the sink reports the token delivered, the stream's CompletionTracker
+releases the positions of the completed prefix to the source's commit (file
+checkpoint, Kafka offset commit). A failed delivery or fatal producer error
+stops the pipeline without committing anything after it, exit status 1.
+
+Backpressure: a unit is decoded and sent only while the producer queue holds
+fewer than ``high_water`` messages; until then the source waits (never drops).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ..errors import ConfigError, DeliveryError
+from ..kafka.sink import KafkaSink, dead_letter_message
+from ..transcode import Transcoder
+from .checkpoint import FileCheckpoints
+from .config import PipelineConfig, RouteTarget
+from .delivery import RouteSender
+from .metrics import PipelineMetrics
+from .sources import FileSource, KafkaSource, StdinSource, Stream, Unit, make_source
+
+__all__ = ("Pipeline", "RunResult", "run_pipeline")
+
+POLL_INTERVAL_S = 0.005
+LAG_INTERVAL_S = 1.0
+DEFAULT_QUEUE_MESSAGES = 500000
+
+
+@dataclass(slots=True)
+class SourceStats:
+    read_bytes: int = 0
+    records: int = 0
+    decoded: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    loss: int = 0
+    inputs: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(slots=True)
+class RunResult:
+    status: int
+    sources: dict[str, SourceStats] = field(default_factory=dict)
+    routes: dict[str, int] = field(default_factory=dict)     # events delivered per route
+    dead_letters: int = 0
+    error: str | None = None
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "error": self.error, "interrupted": self.interrupted,
+                "seconds": round(self.seconds, 3), "dead_letters": self.dead_letters, "routes": self.routes,
+                "sources": {k: v.as_dict() for k, v in self.sources.items()}}
+
+
+@dataclass(slots=True)
+class _Pending:
+    stream: Stream
+    source: str
+    started: float
+    events: dict[str, int]
+    dead: int = 0
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig, bootstrap: str, *, progress: bool = False,
+                 log: IO[str] | None = None) -> None:
+        self.config = config
+        self.log = log or sys.stderr
+        self.bootstrap = bootstrap
+        self.metrics = PipelineMetrics(config.metrics_listen)
+        producer_conf = {**config.producer, "bootstrap.servers": bootstrap}
+        self.sink = KafkaSink(producer_conf, on_delivery=self._on_delivery)
+        qmax = int(self.sink.config.get("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES))
+        # Half the local queue: a unit's messages usually fit without hitting BufferError.
+        self.high_water = max(1, qmax // 2)
+        self.sender = RouteSender(self.sink)
+        # One transcoder per framing in use; ("avro", 0) first: its batch reports the errors.
+        framings: dict[tuple[str, int], list[RouteTarget]] = {}
+        for t in sorted(config.targets, key=lambda t: t.framing != ("avro", 0)):
+            framings.setdefault(t.framing, []).append(t)
+        self.framings = list(framings.items())
+        self.checkpoints = FileCheckpoints(config.state_dir)
+        self.stats = {s.name: SourceStats() for s in config.sources}
+        self.routes_delivered = {t.name: 0 for t in config.targets}
+        self.dead_delivered = 0
+        self._pending: dict[int, _Pending] = {}
+        self._seq = 0
+        self._failure: DeliveryError | None = None
+        self.stop = asyncio.Event()
+        self.progress_enabled = progress
+        self._progress: Any = None
+        self._progress_task: Any = None
+        self.sources: list[FileSource | StdinSource | KafkaSource] = []
+
+    # -- setup --------------------------------------------------------------------------------
+    def check_topics(self) -> None:
+        """Every route topic and the dead-letter topic must exist: fail before reading anything."""
+        for topic in self.config.topics():
+            self.sink.ensure_topic(topic)
+
+    def open_sources(self) -> None:
+        for s in self.config.sources:
+            self.sources.append(make_source(s, self.checkpoints, self.bootstrap, self.config.consumer))
+
+    def _transcoder(self, stream: Stream, framing: tuple[str, int]) -> Any:
+        tc = stream.transcoders.get(framing)
+        if tc is None:
+            tc = Transcoder(stream.source.format, self.config.routes, framing=framing[0], schema_id=framing[1],
+                            **stream.source.decoder_options)
+            stream.transcoders[framing] = tc
+        return tc
+
+    # -- delivery reports ---------------------------------------------------------------------
+    def _on_delivery(self, token: Hashable, error: DeliveryError | None) -> None:
+        assert isinstance(token, int)
+        p = self._pending.pop(token)
+        if error is not None:
+            if self._failure is None:
+                self._failure = error
+            return
+        for route, n in p.events.items():
+            self.routes_delivered[route] += n
+            self.metrics.events_out.labels(route).inc(n)
+        if p.dead:
+            self.dead_delivered += p.dead
+            self.metrics.dead_letters.inc(p.dead)
+        self.metrics.latency.observe(time.monotonic() - p.started)
+        if self._failure is None:
+            p.stream.tracker.done(token)
+
+    # -- the unit path ------------------------------------------------------------------------
+    async def _room(self) -> None:
+        """Backpressure: wait (serving delivery reports) until the producer queue is under high water."""
+        sink = self.sink
+        if len(sink) < self.high_water:
+            return
+        self.metrics.backpressure.set(1)
+        while len(sink) >= self.high_water:
+            sink.poll(0)
+            await asyncio.sleep(POLL_INTERVAL_S)
+        self.metrics.backpressure.set(0)
+
+    def process(self, unit: Unit) -> None:
+        stream = unit.stream
+        name = stream.source.name
+        stats = self.stats[name]
+        token = self._seq
+        self._seq += 1
+        pending = self._pending[token] = _Pending(stream, name, time.monotonic(), {})
+        stream.tracker.add(token, unit.position)
+        try:
+            errors: list[Any] = []
+            for i, (framing, targets) in enumerate(self.framings):
+                tc = self._transcoder(stream, framing)
+                if unit.final:
+                    batch = tc.finish()
+                elif isinstance(unit.data, bytes):
+                    batch = tc.feed(unit.data)
+                else:
+                    batch = tc.feed_records(unit.data, unit.offsets)
+                for target in targets:
+                    n = self.sender.send(batch, target, token)
+                    if n:
+                        pending.events[target.name] = pending.events.get(target.name, 0) + n
+                if i == 0:
+                    errors = list(batch.errors)
+                    st = batch.stats
+                    stats.records += st.records
+                    stats.decoded += st.decoded
+                    stats.rejected += st.rejected
+                    stats.skipped += st.skipped
+                    stats.loss += st.loss
+                    self.metrics.records_in.labels(name).inc(st.records)
+                    self.metrics.decoded.labels(name).inc(st.decoded)
+                del batch  # the native codec reuses its buffers for the next feed
+            if errors:
+                self._dead_letters(unit, errors, token, pending)
+            if not isinstance(unit.data, bytes):
+                stream.records_fed += len(unit.data)
+            stats.read_bytes += unit.read_bytes
+            self.metrics.bytes_in.labels(name).inc(unit.read_bytes)
+        finally:
+            self.sink.seal(token)
+
+    def _dead_letters(self, unit: Unit, errors: list[Any], token: int, pending: _Pending) -> None:
+        stream = unit.stream
+        name = stream.source.name
+        topic = self.config.dead_letter_topic
+        values: list[bytes] = []
+        headers: list[list[Any]] = []
+        for err in errors:
+            self.metrics.rejects.labels(name, err.reason).inc()
+            if topic is None:
+                continue
+            if unit.inputs is not None:  # Kafka: the offset is the message's; name its partition
+                i = err.index - stream.records_fed
+                where = unit.inputs[i] if 0 <= i < len(unit.inputs) else stream.name
+                value, hdrs = dead_letter_message(err, source=err.source or stream.source.format)
+            else:
+                where = stream.name
+                offset = err.offset + stream.base_offset if err.offset >= 0 else err.offset
+                value, hdrs = dead_letter_message(err, source=err.source or stream.source.format, offset=offset)
+            hdrs.append(("fastev_input", where))
+            hdrs.append(("fastev_pipeline_source", name))
+            values.append(value)
+            headers.append(hdrs)
+        if values:
+            assert topic is not None
+            self.sink.send(topic, values, None, headers, token=token)
+            pending.dead += len(values)
+
+    async def _run_source(self, source: FileSource | StdinSource | KafkaSource) -> None:
+        async for unit in source.units(self.stop):
+            await self._room()
+            self.process(unit)
+            self.sink.poll(0)
+            if self._progress is not None and unit.read_bytes:
+                self._progress.advance(self._progress_task, unit.read_bytes)
+            await asyncio.sleep(0)  # let the other sources and the poller run
+        if isinstance(source, FileSource | StdinSource):
+            self.stats[source.config.name].inputs = len(source.paths) if isinstance(source, FileSource) else 1
+
+    async def _poller(self) -> None:
+        last_lag = 0.0
+        while True:
+            self.sink.poll(0)
+            self.metrics.queue.set(len(self.sink))
+            now = time.monotonic()
+            if now - last_lag > LAG_INTERVAL_S:
+                last_lag = now
+                for s in self.sources:
+                    if isinstance(s, KafkaSource):
+                        for (topic, part), lag in s.consumer_lag().items():
+                            self.metrics.lag.labels(s.config.name, topic, str(part)).set(lag)
+            await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def _drain(self) -> None:
+        """Wait for every delivery report (the broker may be slow or frozen: keep waiting)."""
+        for s in self.sources:
+            if isinstance(s, KafkaSource):
+                s.asynchronous = False
+        while len(self.sink) > 0 or self._pending:
+            self.sink.poll(0.05)
+            await asyncio.sleep(0)
+
+    def _start_progress(self) -> None:
+        files = [s for s in self.sources if isinstance(s, FileSource)]
+        if not self.progress_enabled or not files:
+            return
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+        self._progress = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                                  TransferSpeedColumn(), TimeRemainingColumn(), transient=True)
+        total = sum(s.total_bytes for s in files)
+        done = sum(s.start_bytes for s in files)
+        self._progress_task = self._progress.add_task("fastev run", total=total, completed=done)
+        self._progress.start()
+
+    async def run(self) -> RunResult:
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop.set)
+        poller = asyncio.create_task(self._poller())
+        tasks = [asyncio.create_task(self._run_source(s)) for s in self.sources]
+        self._start_progress()
+        status, error = 0, None
+        try:
+            pending_tasks = set(tasks)
+            while pending_tasks:
+                done, pending_tasks = await asyncio.wait(pending_tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for t in done:
+                    exc = t.exception()
+                    if exc is not None:
+                        raise exc
+                if self._failure is not None:
+                    raise self._failure
+            await self._drain()
+            if self._failure is not None:
+                raise self._failure
+        except (DeliveryError, ConfigError) as e:
+            status, error = 1, str(e)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+            if self._progress is not None:
+                self._progress.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        return RunResult(status, self.stats, dict(self.routes_delivered), self.dead_delivered, error,
+                         self.stop.is_set(), time.monotonic() - started)
+
+    def close(self) -> None:
+        for s in self.sources:
+            if isinstance(s, KafkaSource):
+                try:
+                    s.close()
+                except Exception as exc:  # noqa: BLE001 - closing must not mask the run's result
+                    print(f"fastev run: closing source {s.config.name!r}: {exc}", file=self.log)
+        self.metrics.close()
+
+
+def _event_loop_runner() -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
+        return asyncio.run
+
+
+def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str] | None = None,
+                 summary_json: str | None = None, out: IO[str] | None = None) -> int:
+    """Run to completion (files, stdin) or until SIGTERM/SIGINT (Kafka sources); returns the exit status."""
+    log = log or sys.stderr
+    out = out or sys.stdout
+    broker = None
+    bootstrap = config.bootstrap_servers
+    try:
+        if bootstrap is None:
+            from ..kafka.broker import EmbeddedBroker
+
+            broker = EmbeddedBroker().start()
+            bootstrap = broker.bootstrap
+            topics = config.topics() + [t for s in config.sources for t in s.topics]
+            broker.create_topics(topics, config.partitions)
+            print(f"fastev run: no kafka.bootstrap_servers: started the embedded broker (Tansu, memory "
+                  f"storage) on {bootstrap}; created topics {', '.join(topics)}", file=log, flush=True)
+        runner = _event_loop_runner()
+
+        async def main() -> RunResult:
+            pipeline = Pipeline(config, bootstrap, progress=progress, log=log)
+            try:
+                pipeline.check_topics()
+                pipeline.open_sources()
+                if config.dead_letter_topic is None:
+                    print("fastev run: no [dead_letter] topic: rejected records are only counted", file=log)
+                if pipeline.metrics.address is not None:
+                    host, port = pipeline.metrics.address
+                    print(f"fastev run: metrics on http://{host}:{port}/metrics", file=log, flush=True)
+                return await pipeline.run()
+            finally:
+                pipeline.close()
+
+        result: RunResult = runner(main())
+    except ConfigError as e:
+        print(f"fastev run: error: {e}", file=log)
+        return 2
+    except DeliveryError as e:
+        print(f"fastev run: error: {e}", file=log)
+        return 1
+    finally:
+        if broker is not None:
+            broker.stop()
+    print_summary(result, config, out)
+    if result.error:
+        print(f"fastev run: error: {result.error}; positions after the failure were not committed", file=log)
+    if summary_json:
+        with open(summary_json, "w", encoding="utf-8") as f:
+            json.dump(result.as_dict(), f, indent=2)
+    return result.status
+
+
+def print_summary(result: RunResult, config: PipelineConfig, out: IO[str]) -> None:
+    state = "failed" if result.status else ("stopped" if result.interrupted else "done")
+    print(f"fastev run: {state} in {result.seconds:.2f} s", file=out)
+    for name, s in result.sources.items():
+        print(f"  source {name}: read {s.read_bytes} B, {s.records} records; decoded {s.decoded}, "
+              f"rejected {s.rejected}, skipped {s.skipped}, loss {s.loss}", file=out)
+    topics = {t.name: t.topic for t in config.targets}
+    for route, n in result.routes.items():
+        print(f"  route {route} -> {topics[route]}: delivered {n} events", file=out)
+    if config.dead_letter_topic:
+        print(f"  dead letters -> {config.dead_letter_topic}: delivered {result.dead_letters}", file=out)
+    out.flush()

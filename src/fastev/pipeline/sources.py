@@ -1,0 +1,396 @@
+"""Pipeline sources: files, stdin and Kafka topics, as async iterators of *units*.
+
+A unit is one bounded piece of input (a 4 MiB chunk, a consumer batch) plus the
+position that becomes safe to commit once the unit and everything before it is
+delivered. Each input stream (one file, stdin, one Kafka subscription) has its
+own decoder state and its own ordered completion tracker (``Stream``).
+
+Positions and held-back moves: decoders of ``PAIRING_FORMATS`` hold an
+``IN_MOVED_FROM`` back for up to ``pairing_window`` further records (README,
+"Moves"), so a unit's position stays ``pairing_window + 1`` records behind its
+end; every record before it has then been fully emitted. Counting errs on the
+safe side: whatever might not be a record (blank lines, frames without data)
+is not counted, which only moves the position further back.
+"""
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import re
+import sys
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DeliveryError
+from .checkpoint import CompletionTracker, FileCheckpoints
+from .config import SourceConfig
+
+__all__ = ("Unit", "Stream", "FileSource", "StdinSource", "KafkaSource", "CHUNK_BYTES", "make_source")
+
+CHUNK_BYTES = 4 << 20
+CONSUME_BATCH = 20000
+CONSUME_TIMEOUT_S = 0.2
+_SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
+# Tansu assigns partitions only with short session/poll intervals (minutes otherwise).
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1000,
+    "max.poll.interval.ms": 60000,
+    "log_level": 3,
+}
+
+
+class Stream:
+    """One input stream: decoder state (the pipeline's transcoders) and ordered commits."""
+
+    def __init__(self, source: SourceConfig, name: str, commit: Callable[[list[Any]], None],
+                 base_offset: int = 0) -> None:
+        self.source = source
+        self.name = name
+        self.tracker = CompletionTracker(commit)
+        self.base_offset = base_offset      # files: where reading (re)started; error offsets are relative
+        self.transcoders: dict[tuple[str, int], Any] = {}
+        self.records_fed = 0                # Kafka: decoder index of the next record
+
+
+@dataclass(slots=True)
+class Unit:
+    stream: Stream
+    data: bytes | list[bytes]              # a chunk of a byte stream, or framed records
+    position: Any                          # committed once delivered (None: nothing new)
+    final: bool = False                    # end of this stream: finish the transcoders
+    offsets: list[int] | None = None       # Kafka: one offset per record
+    inputs: list[str] | None = None        # Kafka: "topic[partition]" per record
+    read_bytes: int = 0
+
+
+# -- record counting behind the pairing window ----------------------------------------------------
+
+_DATA_LINE = re.compile(rb"(?m)^data(?::|\r?$)")
+
+
+class RecordLag:
+    """Tracks the end offsets of the last ``window + 2`` records of a byte stream."""
+
+    def __init__(self, window: int, sse: bool, start: int) -> None:
+        self.keep = window + 2
+        self.sse = sse
+        self.ends: deque[int] = deque(maxlen=self.keep)
+        self.carry = b""        # the partial record at the end of the last chunk (capped)
+        self.carry_capped = False
+        self.offset = start     # stream offset of the next byte
+
+    def feed(self, data: bytes) -> int | None:
+        """Account for ``data``; returns the resume position (end of the record window+1 before the last)."""
+        base = self.offset
+        self.offset += len(data)
+        sep, is_record = (self._sse_sep, self._sse_record) if self.sse else (self._line_sep, self._line_record)
+        last = sep(data, len(data))
+        if last is None:
+            self._carry(data, append=True)
+            return self.position()
+        found: list[int] = []
+        end = last
+        while len(found) < self.keep:
+            prev = sep(data, end[0])
+            start = prev[1] if prev is not None else 0
+            body = data[start:end[0]]
+            if prev is None:  # begins in an earlier chunk
+                record = False if self.carry_capped else is_record(self.carry + body)
+            else:
+                record = is_record(body)
+            if record:
+                found.append(base + end[1])
+            if prev is None:
+                break
+            end = prev
+        self.ends.extend(reversed(found))
+        self.carry, self.carry_capped = b"", False
+        self._carry(data[last[1]:], append=False)
+        return self.position()
+
+    def _carry(self, tail: bytes, append: bool) -> None:
+        if self.carry_capped:
+            return
+        self.carry = self.carry + tail if append else tail
+        if len(self.carry) > 65536:  # unknown: counted as no record (the safe side)
+            self.carry, self.carry_capped = b"", True
+
+    def position(self) -> int | None:
+        return self.ends[0] if len(self.ends) == self.keep else None
+
+    @staticmethod
+    def _line_sep(data: bytes, before: int) -> tuple[int, int] | None:
+        i = data.rfind(b"\n", 0, before)
+        return None if i < 0 else (i, i + 1)
+
+    @staticmethod
+    def _line_record(body: bytes) -> bool:
+        return bool(body.strip())
+
+    @staticmethod
+    def _sse_sep(data: bytes, before: int) -> tuple[int, int] | None:
+        # A blank line ends a frame: "\n\n" or "\n\r\n" (CR-only streams never advance: safe).
+        a = data.rfind(b"\n\n", 0, before)
+        b = data.rfind(b"\n\r\n", 0, before)
+        if a < 0 and b < 0:
+            return None
+        return (a, a + 2) if a >= b else (b, b + 3)
+
+    @staticmethod
+    def _sse_record(body: bytes) -> bool:
+        return _DATA_LINE.search(body) is not None
+
+
+def _line_position(data: bytes, base: int) -> int | None:
+    i = data.rfind(b"\n")
+    return None if i < 0 else base + i + 1
+
+
+def _is_sse(fmt: str, head: bytes) -> bool:
+    if fmt == "dcache-inotify":
+        return True
+    return fmt == "auto" and head.lstrip(b" \t\r\n").startswith(_SSE_STARTS)
+
+
+# -- files --------------------------------------------------------------------------------------
+
+def expand_paths(source: SourceConfig) -> list[Path]:
+    out: list[Path] = []
+    for pattern in source.paths:
+        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise ConfigError(f"source {source.name!r}: paths: {pattern!r} matches no file")
+        out += [Path(m).resolve() for m in matches]
+    return list(dict.fromkeys(out))
+
+
+class FileSource:
+    """Files in order, each from its checkpoint to its end, then done."""
+
+    kind = "file"
+
+    def __init__(self, config: SourceConfig, checkpoints: FileCheckpoints, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.config = config
+        self.checkpoints = checkpoints
+        self.chunk_bytes = chunk_bytes
+        self.paths = expand_paths(config)
+        for p in self.paths:
+            if not p.is_file():
+                raise ConfigError(f"source {config.name!r}: paths: {p} is not a readable file")
+        self.total_bytes = 0
+        self.start_bytes = 0
+        self._starts: dict[Path, tuple[os.stat_result, int]] = {}
+        for p in self.paths:
+            st = p.stat()
+            start = checkpoints.load(p, st)
+            self._starts[p] = (st, start)
+            self.total_bytes += st.st_size
+            self.start_bytes += start
+
+    async def units(self, stop: asyncio.Event) -> AsyncIterator[Unit]:
+        for path in self.paths:
+            st, start = self._starts[path]
+            if start:
+                print(f"fastev run: {path}: resuming at byte {start} (checkpoint)", file=sys.stderr)
+
+            def commit(positions: list[Any], path: Path = path, st: os.stat_result = st) -> None:
+                self.checkpoints.save(path, st, positions[-1])
+
+            stream = Stream(self.config, str(path), commit, base_offset=start)
+            with open(path, "rb") as f:  # noqa: ASYNC230 - reads go through a worker thread
+                f.seek(start)
+                offset = start
+                lag: RecordLag | None = None
+                while not stop.is_set():
+                    data = await asyncio.to_thread(f.read, self.chunk_bytes)
+                    if not data:
+                        break
+                    if self.config.pairing_window:
+                        if lag is None:
+                            lag = RecordLag(self.config.pairing_window, _is_sse(self.config.format, data), offset)
+                        position = lag.feed(data)
+                    else:
+                        position = _line_position(data, offset)
+                    offset += len(data)
+                    yield Unit(stream, data, position, read_bytes=len(data))
+                if stop.is_set():  # interrupted: keep the decoder's tail; resume from the last checkpoint
+                    return
+                yield Unit(stream, b"", offset, final=True)
+
+
+class StdinSource:
+    """Standard input to its end; no checkpoint (a pipe cannot be re-read)."""
+
+    kind = "stdin"
+
+    def __init__(self, config: SourceConfig, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.config = config
+        self.chunk_bytes = chunk_bytes
+
+    async def units(self, stop: asyncio.Event) -> AsyncIterator[Unit]:
+        stream = Stream(self.config, "<stdin>", lambda positions: None)
+        fd = sys.stdin.buffer.fileno()
+        while not stop.is_set():
+            data = await asyncio.to_thread(os.read, fd, self.chunk_bytes)
+            if not data:
+                break
+            yield Unit(stream, data, None, read_bytes=len(data))
+        yield Unit(stream, b"", None, final=True)
+
+
+# -- Kafka --------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Held:
+    """Kafka positions not yet releasable (pairing window), oldest first."""
+
+    window: int
+    items: deque[tuple[tuple[str, int], int]] = field(default_factory=deque)
+
+
+class KafkaSource:
+    """A consumer-group subscription, until stopped. Offsets are committed explicitly, after delivery."""
+
+    kind = "kafka"
+
+    def __init__(self, config: SourceConfig, bootstrap: str, consumer_config: dict[str, Any]) -> None:
+        from confluent_kafka import Consumer
+
+        self.config = config
+        conf = {**CONSUMER_DEFAULTS, **consumer_config, "bootstrap.servers": bootstrap,
+                "group.id": config.group, "enable.auto.commit": False, "enable.auto.offset.store": False}
+        self._fatal: DeliveryError | None = None
+
+        def error_cb(err: Any) -> None:
+            if err.fatal():
+                self._fatal = DeliveryError(f"source {config.name!r}: fatal consumer error: {err.str()}")
+
+        conf["error_cb"] = error_cb
+        self.consumer = Consumer(conf)
+        self.assigned: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+        self.committed = 0
+        self.commit_errors = 0
+        self.asynchronous = True   # the drain at shutdown commits synchronously
+        self.lag: dict[tuple[str, int], int] = {}
+        self.stream = Stream(config, ",".join(config.topics), self.commit)
+        self._held = _Held(config.pairing_window)
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        with self._lock:
+            self.assigned.update((p.topic, p.partition) for p in partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        # Positions of revoked partitions are no longer ours to commit: the new owner
+        # resumes from the last commit (duplicates possible, never a loss).
+        with self._lock:
+            self.assigned.difference_update((p.topic, p.partition) for p in partitions)
+
+    def _consume(self) -> list[Any]:
+        msgs: list[Any] = self.consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S)
+        return msgs
+
+    async def units(self, stop: asyncio.Event) -> AsyncIterator[Unit]:
+        from confluent_kafka import KafkaError
+
+        self.consumer.subscribe(list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_revoke)
+        held = self._held
+        while not stop.is_set():
+            msgs = await asyncio.to_thread(self._consume)
+            if self._fatal is not None:
+                raise self._fatal
+            values: list[bytes] = []
+            offsets: list[int] = []
+            inputs: list[str] = []
+            size = 0
+            released: dict[tuple[str, int], int] = {}
+            for m in msgs:
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                        raise DeliveryError(f"source {self.config.name!r}: {err.str()}")
+                    print(f"fastev run: source {self.config.name!r}: consumer: {err.str()}", file=sys.stderr)
+                    continue
+                tp = (m.topic(), m.partition())
+                value = m.value()
+                if value is not None:  # a tombstone carries no record, but its offset is ours
+                    values.append(value)
+                    offsets.append(m.offset())
+                    inputs.append(f"{tp[0]}[{tp[1]}]")
+                    size += len(value)
+                if held.window:
+                    held.items.append((tp, m.offset()))
+                else:
+                    released[tp] = m.offset() + 1
+            while len(held.items) > held.window + 1:
+                tp, off = held.items.popleft()
+                released[tp] = off + 1
+            if not values and not released:
+                continue
+            yield Unit(self.stream, values, released or None, offsets=offsets, inputs=inputs, read_bytes=size)
+        # Drain: everything read so far, then the decoder's held-back moves, then every position.
+        rest = {tp: off + 1 for tp, off in held.items}
+        held.items.clear()
+        yield Unit(self.stream, [], rest or None, final=True, offsets=[], inputs=[])
+
+    def commit(self, positions: list[Any]) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        merged: dict[tuple[str, int], int] = {}
+        for p in positions:
+            merged.update(p)
+        with self._lock:
+            mine = [TopicPartition(t, p, off) for (t, p), off in merged.items() if (t, p) in self.assigned]
+        if not mine:
+            return
+        try:
+            self.consumer.commit(offsets=mine, asynchronous=self.asynchronous)
+            self.committed += 1
+        except KafkaException as exc:
+            # A commit lost to a rebalance only means duplicates after restart, never a loss.
+            self.commit_errors += 1
+            print(f"fastev run: source {self.config.name!r}: offset commit failed: {exc.args[0]}", file=sys.stderr)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind the high watermark per assigned partition (cheap: cached watermarks)."""
+        from confluent_kafka import TopicPartition
+
+        with self._lock:
+            tps = [TopicPartition(t, p) for t, p in self.assigned]
+        out: dict[tuple[str, int], int] = {}
+        if not tps:
+            return out
+        try:
+            positions = self.consumer.position(tps)
+        except Exception:  # noqa: BLE001 - lag is best effort
+            return out
+        for tp in positions:
+            try:
+                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            except Exception:  # noqa: BLE001
+                continue
+            if high >= 0 and tp.offset >= 0:
+                out[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+        return out
+
+
+def make_source(config: SourceConfig, checkpoints: FileCheckpoints, bootstrap: str,
+                consumer_config: dict[str, Any]) -> FileSource | StdinSource | KafkaSource:
+    if config.type == "file":
+        return FileSource(config, checkpoints)
+    if config.type == "stdin":
+        return StdinSource(config)
+    return KafkaSource(config, bootstrap, consumer_config)
