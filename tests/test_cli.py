@@ -153,8 +153,13 @@ def test_route_prints_event_route_pairs(tmp_path: Path, samples: Path) -> None:
     assert all(by_id[p["id"]].path == p["path"] for p in pairs)
 
 
-def test_demo_runs() -> None:
+def test_demo_runs_end_to_end_through_a_broker() -> None:
     r = fastev("demo")
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
-    assert "photon" in out and "operators" in out
+    for line in ("route photon -> photon-events: delivered 18 events",
+                 "route operators -> all-events: delivered 36 events",
+                 "route tape -> tape-activity: delivered 2 events",
+                 "dead letters -> rejected: delivered 4"):
+        assert line in out
+    assert "non-canonical-path" in out and "invalid-json" in out  # read back from the dead-letter topic

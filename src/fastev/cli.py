@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd
+from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd, run_cmd
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_parser(sub)
     demo_cmd.add_parser(sub)
     broker_cmd.add_parser(sub)
+    run_cmd.add_parser(sub)
     return parser
 
 

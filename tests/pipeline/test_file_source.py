@@ -6,7 +6,7 @@ import json
 import shutil
 import struct
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def test_every_event_reaches_exactly_its_routes(broker: Any, new_topic: Any, con
     cms = [ev for m in consume(topics["cms"], expected=2) for ev in fastavro.reader(io.BytesIO(m.value()),
                                                                                      reader_schema=PARSED)]
     assert Counter(ev["id"] for ev in cms) == expected["cms"]
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for ev in cms:  # the container's writer schema has the timestamp-micros logical type
         ev["time_us"] = (ev["time_us"] - epoch) // timedelta(microseconds=1)
         assert comparable(ev) == events[ev["id"]]

@@ -25,18 +25,20 @@ __all__ = ("CompletionTracker", "FileCheckpoints")
 class CompletionTracker:
     """Units complete in any order; ``on_commit`` gets the positions of the completed prefix, in order."""
 
-    __slots__ = ("_queue", "_done", "_on_commit", "committed_units")
+    __slots__ = ("_queue", "_done", "_on_commit", "committed_units", "_last")
 
     def __init__(self, on_commit: Callable[[list[Any]], None]) -> None:
         self._queue: deque[tuple[int, Any]] = deque()   # (seq, position), in send order
         self._done: set[int] = set()
         self._on_commit = on_commit
         self.committed_units = 0
+        self._last: int | None = None
 
     def add(self, seq: int, position: Any) -> None:
         """Register a unit before any of its messages can be acknowledged (``position`` None: no new position)."""
-        if self._queue and seq <= self._queue[-1][0]:
+        if self._last is not None and seq <= self._last:
             raise ValueError(f"unit {seq} registered out of order")
+        self._last = seq
         self._queue.append((seq, position))
 
     def done(self, seq: int) -> None:

@@ -17,7 +17,7 @@ from .config import RouteTarget
 
 __all__ = ("RouteSender", "OCF_HEADERS")
 
-OCF_HEADERS = [("content-type", "application/avro-ocf")]
+OCF_HEADERS: list[tuple[str, str | bytes | None]] = [("content-type", "application/avro-ocf")]
 
 
 class RouteSender:

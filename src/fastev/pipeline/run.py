@@ -21,6 +21,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from confluent_kafka import KafkaException
+
 from ..errors import ConfigError, DeliveryError
 from ..kafka.sink import KafkaSink, dead_letter_message
 from ..transcode import Transcoder
@@ -84,7 +86,10 @@ class Pipeline:
         self.bootstrap = bootstrap
         self.metrics = PipelineMetrics(config.metrics_listen)
         producer_conf = {**config.producer, "bootstrap.servers": bootstrap}
-        self.sink = KafkaSink(producer_conf, on_delivery=self._on_delivery)
+        try:
+            self.sink = KafkaSink(producer_conf, on_delivery=self._on_delivery)
+        except KafkaException as exc:
+            raise ConfigError(f"kafka.producer: {exc.args[0].str()}") from None
         qmax = int(self.sink.config.get("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES))
         # Half the local queue: a unit's messages usually fit without hitting BufferError.
         self.high_water = max(1, qmax // 2)
@@ -101,6 +106,7 @@ class Pipeline:
         self._pending: dict[int, _Pending] = {}
         self._seq = 0
         self._failure: DeliveryError | None = None
+        self._broken = False   # a unit failed half-way: commit nothing from now on
         self.stop = asyncio.Event()
         self.progress_enabled = progress
         self._progress: Any = None
@@ -140,7 +146,7 @@ class Pipeline:
             self.dead_delivered += p.dead
             self.metrics.dead_letters.inc(p.dead)
         self.metrics.latency.observe(time.monotonic() - p.started)
-        if self._failure is None:
+        if self._failure is None and not self._broken:
             p.stream.tracker.done(token)
 
     # -- the unit path ------------------------------------------------------------------------
@@ -194,6 +200,10 @@ class Pipeline:
                 stream.records_fed += len(unit.data)
             stats.read_bytes += unit.read_bytes
             self.metrics.bytes_in.labels(name).inc(unit.read_bytes)
+        except BaseException:
+            # Part of the unit may be queued: its token must never release the position.
+            self._broken = True
+            raise
         finally:
             self.sink.seal(token)
 

@@ -261,7 +261,7 @@ class KafkaSource:
     kind = "kafka"
 
     def __init__(self, config: SourceConfig, bootstrap: str, consumer_config: dict[str, Any]) -> None:
-        from confluent_kafka import Consumer
+        from confluent_kafka import Consumer, KafkaException
 
         self.config = config
         conf = {**CONSUMER_DEFAULTS, **consumer_config, "bootstrap.servers": bootstrap,
@@ -273,7 +273,10 @@ class KafkaSource:
                 self._fatal = DeliveryError(f"source {config.name!r}: fatal consumer error: {err.str()}")
 
         conf["error_cb"] = error_cb
-        self.consumer = Consumer(conf)
+        try:
+            self.consumer = Consumer(conf)
+        except KafkaException as exc:
+            raise ConfigError(f"kafka.consumer (source {config.name!r}): {exc.args[0].str()}") from None
         self.assigned: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self.committed = 0
@@ -354,7 +357,10 @@ class KafkaSource:
         if not mine:
             return
         try:
-            self.consumer.commit(offsets=mine, asynchronous=self.asynchronous)
+            if self.asynchronous:
+                self.consumer.commit(offsets=mine, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=mine, asynchronous=False)
             self.committed += 1
         except KafkaException as exc:
             # A commit lost to a rebalance only means duplicates after restart, never a loss.
