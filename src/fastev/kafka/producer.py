@@ -46,11 +46,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..avro import ocf_bytes
 from ..errors import ConfigError, DecodeError, DeliveryError
 from ..routes import RouteSpec, load_routes
 from ..transcode import Transcoder
-from .sink import CloudEventHeaders, KafkaSink, dead_letter_message
+from .delivery import RouteSender
+from .sink import KafkaSink, dead_letter_message
 
 __all__ = ("EventProducer", "ProduceResult")
 
@@ -58,21 +58,6 @@ FASTEV_KEYS = frozenset({"fastev.source", "fastev.topic", "fastev.routes", "fast
                          "fastev.schema_id", "fastev.inotify_watches", "fastev.ce_source"})
 ROUTE_FORMATS = ("avro", "confluent", "ocf")
 ROUTE_KEYS = ("path", "id", "none")
-# An OCF message stays under the broker's default message.max.bytes (1 MB) with room for the header.
-OCF_MAX_BYTES = 900_000
-
-
-def _split_by_size(payloads: Sequence[bytes], limit: int) -> list[list[bytes]]:
-    """Consecutive runs of payloads whose total size stays within ``limit`` (at least one each)."""
-    chunks: list[list[bytes]] = []
-    size = limit + 1
-    for p in payloads:
-        if size + len(p) > limit:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(p)
-        size += len(p)
-    return chunks
 
 OnDelivery = Callable[[DeliveryError | None, Hashable], None]
 
@@ -97,6 +82,7 @@ class _Route:
     topic: str
     format: str
     key: str
+    ocf_events: int = 1000
 
 
 class EventProducer:
@@ -139,14 +125,13 @@ class EventProducer:
             if key not in ROUTE_KEYS:
                 raise ConfigError(f"{where}.key: {key!r} is not one of {ROUTE_KEYS}")
             self.routes[spec.name] = _Route(spec.name, topic, fmt, key)
-        self._ce = {"avro": CloudEventHeaders(config.get("fastev.ce_source")),
-                    "confluent": CloudEventHeaders(config.get("fastev.ce_source"), framing="confluent")}
         self._framings = sorted({"confluent" if r.format == "confluent" else "avro"
                                  for r in self.routes.values()}, key=lambda f: f != "avro")
         self._callbacks: dict[Hashable, OnDelivery] = {}
         self._serial = itertools.count()
         self._transcoders: dict[tuple[str, str], Transcoder] = {}
         self.sink = KafkaSink(kafka_conf, on_delivery=self._delivered)
+        self._sender = RouteSender(self.sink, config.get("fastev.ce_source"))
         self.rejected = 0
         self.queued = 0
         self._check_topics()
@@ -220,25 +205,8 @@ class EventProducer:
         return result
 
     def _send_route(self, batch: Any, route: _Route, topic: str | None, token: Hashable) -> int:
-        n: int = batch.count(route.name)
-        if n == 0:
-            return 0
-        payloads = batch.payloads(route.name)
-        target = topic or route.topic
-        if route.format == "ocf":
-            containers = [ocf_bytes(chunk) for chunk in _split_by_size(payloads, OCF_MAX_BYTES)]
-            self.sink.send(target, containers, None, [[("content-type", "application/avro-ocf")]] * len(containers),
-                           token=token)
-            return len(containers)
-        if route.key == "path":
-            keys = batch.paths(route.name)
-        elif route.key == "id":
-            keys = batch.ids(route.name)
-        else:
-            keys = None
-        headers = self._ce[route.format].many(payloads, batch.paths(route.name))
-        self.sink.send(target, payloads, keys, headers, token=token)
-        return n
+        _, messages = self._sender.send(batch, route, token, topic)
+        return messages
 
     def _delivered(self, token: Hashable, error: DeliveryError | None) -> None:
         cb = self._callbacks.pop(token, None)

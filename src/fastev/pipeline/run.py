@@ -24,11 +24,11 @@ from typing import IO, Any
 from confluent_kafka import KafkaException
 
 from ..errors import ConfigError, DeliveryError
+from ..kafka.delivery import RouteSender
 from ..kafka.sink import KafkaSink, dead_letter_message
 from ..transcode import Transcoder
 from .checkpoint import FileCheckpoints
 from .config import PipelineConfig, RouteTarget
-from .delivery import RouteSender
 from .metrics import PipelineMetrics
 from .sources import FileSource, KafkaSource, StdinSource, Stream, Unit, make_source
 
@@ -180,7 +180,7 @@ class Pipeline:
                 else:
                     batch = tc.feed_records(unit.data, unit.offsets)
                 for target in targets:
-                    n = self.sender.send(batch, target, token)
+                    n, _ = self.sender.send(batch, target, token)
                     if n:
                         pending.events[target.name] = pending.events.get(target.name, 0) + n
                 if i == 0:
