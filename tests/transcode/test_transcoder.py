@@ -115,3 +115,20 @@ def test_a_batch_still_held_is_never_reused(billing: bytes) -> None:
     assert (first.payloads("all"), first.ids("all")) == kept
     again = Transcoder("dcache-billing", [RouteSpec("all")]).feed(b"".join(lines[:3]))
     assert again.payloads("all") == kept[0]
+
+
+@pytest.mark.parametrize(("max_events", "max_bytes"), [(1, 10**6), (3, 10**6), (1000, 900), (4, 1), (1000, 10**6)])
+def test_blocks_cut_payloads_within_both_limits(billing: bytes, max_events: int, max_bytes: int) -> None:
+    out = Transcoder("dcache-billing", [RouteSpec("all")]).feed(billing, final=True)
+    payloads = out.payloads("all")
+    runs = out.blocks("all", max_events, max_bytes)
+    assert b"".join(block for _, block in runs) == b"".join(payloads)
+    assert sum(count for count, _ in runs) == len(payloads)
+    i = 0
+    for count, block in runs:
+        assert 1 <= count <= max_events
+        assert count == 1 or len(block) <= max_bytes  # a single payload may exceed the byte limit alone
+        assert block == b"".join(payloads[i:i + count])
+        i += count
+    with pytest.raises(ValueError):
+        out.blocks("all", 0, 100)

@@ -288,6 +288,29 @@ cdef class RouteBatch:
         """The route's payloads concatenated: an OCF data block's content (framing 'avro')."""
         return self._out(route).data.getvalue()
 
+    def blocks(self, route, Py_ssize_t max_events, Py_ssize_t max_bytes):
+        """The route's payloads cut into (count, concatenated bytes) runs within both limits
+        (each run holds at least one payload): OCF data blocks for messages of bounded size."""
+        cdef _RouteOut out = self._out(route)
+        cdef const int64_t* ends = <const int64_t*>out.ends.data()
+        cdef const char* base = out.data.data()
+        cdef Py_ssize_t i, count = 0
+        cdef int64_t start = 0, run_start = 0, size
+        cdef list runs = []
+        if max_events < 1:
+            raise ValueError("max_events: must be positive")
+        for i in range(out.count):
+            size = ends[i] - start
+            if count and (count >= max_events or (start - run_start) + size > max_bytes):
+                runs.append((count, PyBytes_FromStringAndSize(base + run_start, start - run_start)))
+                run_start = start
+                count = 0
+            count += 1
+            start = ends[i]
+        if count:
+            runs.append((count, PyBytes_FromStringAndSize(base + run_start, start - run_start)))
+        return runs
+
     def ids(self, route):
         return self._out(route).id_list()
 

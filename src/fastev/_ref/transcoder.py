@@ -57,6 +57,24 @@ class RouteBatch:
         """The route's payloads concatenated: an OCF data block's content (framing 'avro')."""
         return b"".join(self._payloads[route])
 
+    def blocks(self, route: str, max_events: int, max_bytes: int) -> list[tuple[int, bytes]]:
+        """The route's payloads cut into (count, concatenated bytes) runs within both limits
+        (each run holds at least one payload): OCF data blocks for messages of bounded size."""
+        if max_events < 1:
+            raise ValueError("max_events: must be positive")
+        runs: list[tuple[int, bytes]] = []
+        run: list[bytes] = []
+        size = 0
+        for p in self._payloads[route]:
+            if run and (len(run) >= max_events or size + len(p) > max_bytes):
+                runs.append((len(run), b"".join(run)))
+                run, size = [], 0
+            run.append(p)
+            size += len(p)
+        if run:
+            runs.append((len(run), b"".join(run)))
+        return runs
+
     def ids(self, route: str) -> list[str]:
         return list(self._ids[route])
 

@@ -9,13 +9,14 @@ of one file stay ordered in one partition), the event id, or none.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import io
+from collections.abc import Hashable
 from typing import Any, Protocol
 
-from ..avro import ocf_bytes
+from ..avro import OcfWriter
 from .sink import CloudEventHeaders, KafkaSink
 
-__all__ = ("RouteSender", "RouteTargetLike", "OCF_HEADERS", "OCF_MAX_BYTES", "split_ocf")
+__all__ = ("RouteSender", "RouteTargetLike", "OCF_HEADERS", "OCF_MAX_BYTES", "ocf_block")
 
 OCF_HEADERS: list[tuple[str, str | bytes | None]] = [("content-type", "application/avro-ocf")]
 # An OCF message stays under the broker's default message.max.bytes (1 MB), with room for the header.
@@ -35,18 +36,12 @@ class RouteTargetLike(Protocol):
     def ocf_events(self) -> int: ...
 
 
-def split_ocf(payloads: Sequence[bytes], max_events: int, max_bytes: int = OCF_MAX_BYTES) -> list[list[bytes]]:
-    """Consecutive runs of payloads, each within both limits (at least one payload per run)."""
-    runs: list[list[bytes]] = []
-    size = count = 0
-    for p in payloads:
-        if not runs or count >= max_events or size + len(p) > max_bytes:
-            runs.append([])
-            size = count = 0
-        runs[-1].append(p)
-        size += len(p)
-        count += 1
-    return runs
+def ocf_block(count: int, block: bytes) -> bytes:
+    """An Avro Object Container File holding one data block of ``count`` encoded events."""
+    buf = io.BytesIO()
+    with OcfWriter(buf) as writer:
+        writer.write_block(count, block)
+    return buf.getvalue()
 
 
 class RouteSender:
@@ -63,12 +58,13 @@ class RouteSender:
         n: int = batch.count(target.name)
         if n == 0:
             return 0, 0
-        payloads = batch.payloads(target.name)
         topic = topic or target.topic
         if target.format == "ocf":
-            files = [ocf_bytes(run) for run in split_ocf(payloads, target.ocf_events)]
+            files = [ocf_block(count, block) for count, block in
+                     batch.blocks(target.name, target.ocf_events, OCF_MAX_BYTES)]
             self.sink.send(topic, files, None, [OCF_HEADERS] * len(files), token=token)
             return n, len(files)
+        payloads = batch.payloads(target.name)
         paths = batch.paths(target.name)
         if target.key == "path":
             keys: list[Any] | None = paths
