@@ -259,3 +259,39 @@ def test_dead_letter_message_keeps_the_original_bytes() -> None:
     h = dict(headers)
     assert value == b"x" * 100 and h["fastev_truncated"] == "1" and h["fastev_length"] == "1000"
     assert h["fastev_field"] == ""
+
+
+def test_native_cloudevents_headers_equal_the_python_ones() -> None:
+    """RouteBatch.ce_headers (native codec) builds exactly what CloudEventHeaders builds per payload."""
+    from fastev.kafka.sink import CloudEventHeaders
+    from fastev.routes import RouteSpec
+    from fastev.transcode import Transcoder
+
+    from ..conftest import SAMPLES
+
+    for framing in ("avro", "confluent"):
+        ce = CloudEventHeaders(framing=framing)
+        for name, source in (("dcache-billing.jsonl", "dcache-billing"), ("gpfs-audit.jsonl", "gpfs-audit"),
+                             ("s3.jsonl", "s3")):
+            batch = Transcoder(source, [RouteSpec("all")], framing=framing, schema_id=3).feed(
+                (SAMPLES / name).read_bytes(), final=True)
+            expected = ce.many(batch.payloads("all"), batch.paths("all"))
+            assert ce.for_route(batch, "all") == expected
+    # times before 1970 and around leap days format like the Python path
+    from fastev.kafka.sink import rfc3339_us
+    assert rfc3339_us(-1) == "1969-12-31T23:59:59.999999Z"
+
+
+def test_native_cloudevents_times_match_across_epochs() -> None:
+    from fastev.kafka.sink import CloudEventHeaders
+    from fastev.routes import RouteSpec
+    from fastev.transcode import Transcoder
+
+    dates = ["1969-12-31T23:59:59.999999Z", "1900-03-01T00:00:00Z", "2024-02-29T23:59:59.5+01:00",
+             "2000-01-01T00:00:00.000001Z", "2399-12-31T23:59:59Z", "1970-01-01T00:00:00Z"]
+    lines = b"\n".join(b'{"msgType": "store", "date": "%s", "billingPath": "/p/%d"}' % (d.encode(), i)
+                       for i, d in enumerate(dates))
+    batch = Transcoder("dcache-billing", [RouteSpec("all")]).feed(lines, final=True)
+    ce = CloudEventHeaders()
+    assert ce.for_route(batch, "all") == ce.many(batch.payloads("all"), batch.paths("all"))
+    assert batch.count("all") == len(dates)

@@ -65,13 +65,12 @@ class RouteSender:
             self.sink.send(topic, files, None, [OCF_HEADERS] * len(files), token=token)
             return n, len(files)
         payloads = batch.payloads(target.name)
-        paths = batch.paths(target.name)
         if target.key == "path":
-            keys: list[Any] | None = paths
+            keys: list[Any] | None = batch.paths(target.name)
         elif target.key == "id":
             keys = batch.ids(target.name)
         else:
             keys = None
-        headers = self.ce[target.format].many(payloads, paths)
+        headers = self.ce[target.format].for_route(batch, target.name)
         self.sink.send(topic, payloads, keys, headers, token=token)
         return n, n

@@ -517,6 +517,15 @@ class CloudEventHeaders:
     def many(self, payloads: Sequence[bytes], paths: Sequence[str]) -> list[list[Header]]:
         return [self(p, path) for p, path in zip(payloads, paths, strict=True)]
 
+    def for_route(self, batch: Any, route: str) -> list[list[Header]]:
+        """The headers of every message of a RouteBatch route; native when the codec is."""
+        native = getattr(batch, "ce_headers", None)
+        if native is not None:
+            headers: list[list[Header]] = native(route, self.source_uris, self.types, self.start,
+                                                 [self.content_type, self.fingerprint])
+            return headers
+        return self.many(batch.payloads(route), batch.paths(route))
+
 
 
 # -- dead letters ------------------------------------------------------------------------------
