@@ -169,7 +169,9 @@ class EventProducer:
         ``topic`` overrides every route's topic for this call. ``on_delivery(error, token)``
         fires once, when every message derived from these records has its delivery report.
         """
-        recs = [r.encode("utf-8") if isinstance(r, str) else bytes(r) for r in records]
+        # bytes pass through as they are (no copy); str and other buffers are converted
+        recs = [r if type(r) is bytes else (r.encode("utf-8") if isinstance(r, str) else bytes(r))
+                for r in records]
         return self._produce(recs, source or self.source, topic, on_delivery, token, finish=False)
 
     def _produce(self, recs: list[bytes], source: str, topic: str | None, on_delivery: OnDelivery | None,
