@@ -91,15 +91,20 @@ def parse_routes(doc: dict[str, Any], base_dir: Path, filename: str = "<config>"
     return RoutesConfig(tuple(routes), acl_file)
 
 
-def load_routes(path: str | Path) -> RoutesConfig:
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's TOML document; unreadable or invalid files are a ConfigError naming the file."""
     p = Path(path)
     try:
-        doc = tomllib.loads(p.read_text("utf-8"))
+        return tomllib.loads(p.read_text("utf-8"))
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return parse_routes(doc, p.parent, str(p))
+
+
+def load_routes(path: str | Path) -> RoutesConfig:
+    p = Path(path)
+    return parse_routes(read_toml(p), p.parent, str(p))
 
 
 def route_names(routes: Sequence[RouteSpec]) -> tuple[str, ...]:

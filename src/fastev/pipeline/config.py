@@ -35,14 +35,13 @@ dir = "state"                            # file checkpoints; default "<config st
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..kafka.producer import ROUTE_FORMATS, ROUTE_KEYS
-from ..routes import RoutesConfig, RouteSpec, parse_routes
+from ..routes import RoutesConfig, RouteSpec, parse_routes, read_toml
 
 __all__ = ("PipelineConfig", "SourceConfig", "RouteTarget", "load_config", "parse_config",
            "SOURCE_TYPES", "PAIRING_FORMATS")
@@ -118,13 +117,7 @@ class PipelineConfig:
 
 def load_config(path: str | Path) -> PipelineConfig:
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text("utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return parse_config(doc, p)
+    return parse_config(read_toml(p), p)
 
 
 def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
