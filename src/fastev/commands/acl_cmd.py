@@ -26,6 +26,20 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--path", required=True)
     c.add_argument("--kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
     c.set_defaults(run=run_check)
+    k = acl_sub.add_parser("kafka-bindings", help="Kafka ACL bindings for the pipeline's routes",
+                           description=KAFKA_BINDINGS_DOC,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    k.add_argument("--acl", required=True, metavar="FILE", help="TOML rule file (the one the config uses)")
+    k.add_argument("--config", required=True, metavar="FILE", help="the `fastev run` pipeline config")
+    k.add_argument("--format", choices=("json", "commands", "both"), default="both",
+                   help="json: the bindings as a JSON list (notes on stderr); commands: kafka-acls lines "
+                        "after '#' header comments; both (default): header, commands, then the JSON")
+    k.add_argument("--bootstrap-server", metavar="HOST:PORT",
+                   help="for the kafka-acls lines (default: the config's kafka.bootstrap_servers, "
+                        "else localhost:9092)")
+    k.add_argument("--dead-letter-principal", action="append", default=[], metavar="PRINCIPAL",
+                   help="a reader of the dead-letter topic (repeatable; default none)")
+    k.set_defaults(run=run_kafka_bindings)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -50,4 +64,45 @@ def run_check(args: argparse.Namespace) -> int:
     allowed = [k for k in KINDS if acl.allows(identity, args.path, k)]
     print("kinds allowed: " + (", ".join(allowed) if allowed else "none"))
     print("allow" if len(allowed) == len(KINDS) else "deny")
+    return 0
+
+
+KAFKA_BINDINGS_DOC = """\
+``fastev acl kafka-bindings``: the Kafka ACL bindings giving each route's readers exactly their topics.
+
+For every principal on a route: ALLOW READ and DESCRIBE on the route's topic
+(TOPIC, LITERAL, host *). Principals map user:NAME -> User:NAME, group:G ->
+Group:G, uid:N -> User:uid-N, * -> User:*. Routes without principals and the
+dead-letter topic get no reader bindings (default deny). A route delivers only
+what ALL its principals may see under the ACL, so no reader can be granted a
+topic carrying events the ACL denies it. An invalid config or ACL exits 2.
+"""
+
+
+def run_kafka_bindings(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..errors import ConfigError
+    from ..kafka.bindings import header_lines, plan_bindings, render_commands, render_json
+
+    try:
+        plan = plan_bindings(args.acl, args.config, args.dead_letter_principal)
+        bootstrap = args.bootstrap_server
+        if bootstrap is None:
+            from ..pipeline.config import load_config
+
+            bootstrap = load_config(args.config).bootstrap_servers or "localhost:9092"
+    except ConfigError as e:
+        return fail(str(e))
+    header = header_lines(plan)
+    if args.format == "json":
+        print("\n".join(header), file=sys.stderr)
+        print(render_json(plan.bindings))
+        return 0
+    print("\n".join(header))
+    lines = render_commands(plan.bindings, bootstrap)
+    print("\n".join(lines) if lines else "# (no bindings)")
+    if args.format == "both":
+        print()
+        print(render_json(plan.bindings))
     return 0
