@@ -40,6 +40,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/fastev bench codec --out bench-results
+	$(VENV)/bin/fastev bench pipeline --out bench-results
+	$(VENV)/bin/fastev bench memory --gb 2 --out bench-results
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-json=bench-results/pytest-benchmark-$$(hostname).json -q
 
 bench-quick: $(STAMP)
