@@ -1,0 +1,88 @@
+"""The ``[sse]`` section of a ``fastev run`` / ``fastev serve`` config, and building a server from it.
+
+```toml
+[sse]
+listen = "127.0.0.1:8787"
+replay = 10000          # replay window, in events
+keepalive_s = 15
+client_queue = 1000     # frames queued per client before OVERFLOW
+overflow_grace_s = 5    # then a client that still does not read is dropped
+
+[sse.auth]
+mode = "acl"            # or "scopes" (with scope_base)
+jwt_algorithms = ["RS256"]
+jwt_public_keys = ["issuer.pem"]
+issuer = "https://issuer.example"
+audience = "fastev"
+tokens_file = "service-tokens.txt"
+```
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from fastev.acl import Acl
+from fastev.sse.auth import Authenticator
+from fastev.sse.authz import authorizer_from_config
+from fastev.sse.hub import EventHub
+from fastev.sse.server import make_app
+
+__all__ = ("SseConfig", "build")
+
+SSE_KEYS = frozenset({"listen", "replay", "keepalive_s", "client_queue", "overflow_grace_s", "auth"})
+
+
+def _number(section: Mapping[str, Any], key: str, default: float, minimum: float, integer: bool) -> Any:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        raise ValueError(f"sse.{key} must be {'an integer' if integer else 'a number'}")
+    if value < minimum:
+        raise ValueError(f"sse.{key} must be >= {minimum}")
+    return value
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"sse.listen must be HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class SseConfig:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    replay: int = 10_000
+    keepalive_s: float = 15
+    client_queue: int = 1_000
+    overflow_grace_s: float = 5
+    auth: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, section: Mapping[str, Any]) -> SseConfig:
+        unknown = set(section) - SSE_KEYS
+        if unknown:
+            raise ValueError(f"sse: unknown keys {sorted(unknown)}")
+        host, port = parse_listen(str(section.get("listen", "127.0.0.1:8787")))
+        auth = section.get("auth")
+        if not isinstance(auth, Mapping):
+            raise ValueError("sse.auth: a table is required (an SSE server never runs unauthenticated)")
+        return cls(host, port, _number(section, "replay", 10_000, 0, True),
+                   float(_number(section, "keepalive_s", 15, 0.01, False)),
+                   _number(section, "client_queue", 1_000, 1, True),
+                   float(_number(section, "overflow_grace_s", 5, 0, False)), dict(auth))
+
+
+def build(cfg: SseConfig, acl: Acl | None, base_dir: str | Path | None = None) -> tuple[EventHub, web.Application]:
+    """The hub the pipeline publishes to, and the app serving it (run it with fastev.sse.server.start)."""
+    hub = EventHub(replay=cfg.replay, client_queue=cfg.client_queue)
+    authenticator = Authenticator.from_config(cfg.auth, base_dir)
+    authorizer = authorizer_from_config(cfg.auth, acl)
+    app = make_app(hub, authenticator, authorizer, keepalive_s=cfg.keepalive_s,
+                   overflow_grace_s=cfg.overflow_grace_s)
+    return hub, app
