@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install build demo test test-native test-reference lint bench bench-quick clean
+.PHONY: all install build browser demo test test-native test-reference lint bench bench-quick clean
 
 all: test
 
@@ -25,8 +25,13 @@ build: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/fastev demo
 
+# The live-page test drives a real headless Chromium (Debian's chromium package), installed when missing.
+browser:
+	@[ -x /usr/bin/chromium ] || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
 # The whole suite runs twice: against the native core, then against the pure-Python reference.
-test: test-native test-reference
+test: browser test-native test-reference
 
 test-native: $(STAMP)
 	$(PY) -m pytest -q tests

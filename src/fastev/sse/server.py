@@ -141,7 +141,20 @@ def make_app(
     async def on_shutdown(app: web.Application) -> None:
         hub.close_all()  # end every stream now rather than wait out the shutdown timeout
 
+    async def index(request: web.Request) -> web.Response:
+        # The live page (fastev/sse/static/index.html): inline script and style only, talks to /events.
+        from importlib import resources
+        page = resources.files("fastev.sse.static").joinpath("index.html").read_bytes()
+        return web.Response(body=page, headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": "default-src 'none'; script-src 'self' 'unsafe-inline'; "
+                                       "style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self'; "
+                                       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+        })
+
     app.on_shutdown.append(on_shutdown)
+    app.router.add_get("/", index)
     app.router.add_get("/events", events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
