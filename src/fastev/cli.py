@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd, run_cmd
+from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd, run_cmd, serve_cmd
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_parser(sub)
     broker_cmd.add_parser(sub)
     run_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     return parser
 
 

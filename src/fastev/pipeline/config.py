@@ -30,18 +30,29 @@ topic = "rejected"
 listen = "127.0.0.1:9464"
 [state]
 dir = "state"                            # file checkpoints; default "<config stem>.state" beside it
+[sse]                                    # optional: serve the events over SSE (fastev.sse.config)
+listen = "127.0.0.1:8787"
+[sse.auth]
+mode = "acl"
 ```
+
+With ``[sse]`` a config may be SSE only: no ``[[route]]`` at all, or routes
+without ``topic`` (they are not Kafka targets). Without ``[sse]`` at least one
+route, each with a topic, is required as before.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..kafka.producer import ROUTE_FORMATS, ROUTE_KEYS
 from ..routes import RoutesConfig, RouteSpec, parse_routes, read_toml
+
+if TYPE_CHECKING:
+    from ..sse.config import SseConfig
 
 __all__ = ("PipelineConfig", "SourceConfig", "RouteTarget", "load_config", "parse_config",
            "SOURCE_TYPES", "PAIRING_FORMATS")
@@ -49,7 +60,7 @@ __all__ = ("PipelineConfig", "SourceConfig", "RouteTarget", "load_config", "pars
 SOURCE_TYPES = ("file", "stdin", "kafka")
 # Formats whose decoder holds IN_MOVED_FROM records back for pairing (README "Moves").
 PAIRING_FORMATS = frozenset({"gpfs-watch", "dcache-inotify", "auto"})
-TOP_KEYS = frozenset({"kafka", "source", "acl", "route", "dead_letter", "metrics", "state"})
+TOP_KEYS = frozenset({"kafka", "source", "acl", "route", "dead_letter", "metrics", "state", "sse"})
 KAFKA_KEYS = frozenset({"bootstrap_servers", "producer", "consumer", "partitions"})
 SOURCE_KEYS = frozenset({"name", "type", "format", "paths", "topics", "group", "inotify_watches",
                          "pairing_window", "max_record_bytes"})
@@ -106,6 +117,12 @@ class PipelineConfig:
     metrics_listen: tuple[str, int] | None
     state_dir: Path
     partitions: int = 1               # embedded broker only: partitions of the topics it creates
+    sse: SseConfig | None = None      # [sse]: serve the decoded events over SSE too
+
+    @property
+    def needs_kafka(self) -> bool:
+        """Whether anything is read from or written to Kafka (an SSE-only file pipeline is not)."""
+        return bool(self.targets or self.dead_letter_topic or any(s.type == "kafka" for s in self.sources))
 
     def topics(self) -> list[str]:
         """Every topic the pipeline writes to (routes, then the dead-letter topic)."""
@@ -199,10 +216,14 @@ def parse_config(doc: dict[str, Any], path: Path) -> PipelineConfig:
     stripped = [{k: v for k, v in t.items() if k not in PIPELINE_ROUTE_KEYS} for t in route_tables]
     routes = parse_routes({"acl": doc["acl"], "route": stripped} if "acl" in doc else {"route": stripped},
                           base, name)
-    if not routes.routes:
-        raise ConfigError(f"{name}: route: at least one [[route]] is required")
+    sse = _sse(doc, name)
+    if not routes.routes and sse is None:
+        raise ConfigError(f"{name}: route: at least one [[route]] is required (or an [sse] section)")
+    # With [sse], a route without any Kafka key (topic, format, key, ...) is no Kafka target; one with
+    # Kafka keys but no topic is still an error.
     targets = tuple(_target(spec, extra, f"{name}: route[{i}]")
-                    for i, (spec, extra) in enumerate(zip(routes.routes, own, strict=True)))
+                    for i, (spec, extra) in enumerate(zip(routes.routes, own, strict=True))
+                    if sse is None or spec.extra or extra)
 
     dead = _table(doc, "dead_letter", name)
     _unknown(dead, frozenset({"topic"}), f"{name}: dead_letter")
@@ -220,7 +241,19 @@ def parse_config(doc: dict[str, Any], path: Path) -> PipelineConfig:
     return PipelineConfig(path=path.resolve(), bootstrap_servers=bootstrap, producer=producer,
                           consumer=consumer, sources=sources, routes=routes, targets=targets,
                           dead_letter_topic=dead_topic, metrics_listen=listen, state_dir=state_dir.resolve(),
-                          partitions=partitions)
+                          partitions=partitions, sse=sse)
+
+
+def _sse(doc: dict[str, Any], name: str) -> SseConfig | None:
+    if "sse" not in doc:
+        return None
+    from ..sse.config import SseConfig
+
+    table = _table(doc, "sse", name)
+    try:
+        return SseConfig.from_dict(table)
+    except ValueError as e:
+        raise ConfigError(f"{name}: {e}") from None
 
 
 def _sources(tables: Any, name: str, base: Path) -> tuple[SourceConfig, ...]:

@@ -9,6 +9,19 @@ stops the pipeline without committing anything after it, exit status 1.
 
 Backpressure: a unit is decoded and sent only while the producer queue holds
 fewer than ``high_water`` messages; until then the source waits (never drops).
+
+With ``[sse]`` the same process also serves the events over SSE (fastev.sse):
+every stream gets a ``Decoder`` beside its transcoders and each decoded event
+dict is published to the hub, in-process, on the event loop (the native
+Transcoder does not hand its event dicts out, and decoding the route payloads
+back would cost an Avro decode per event and miss events no route takes; the
+second decode is the price, paid only with ``[sse]``). The SSE server's
+authorisation sees every event, not the routes' subsets. Event ids are this
+process's publish counter (1, 2, ...): valid while it runs, not across a
+restart (``fastev serve`` derives restart-proof ids from Kafka offsets). With
+``[sse]`` the process keeps serving after file/stdin sources end, until
+SIGTERM/SIGINT. An SSE-only config (no Kafka target, no dead-letter topic, no
+Kafka source) uses no Kafka at all: positions are committed once decoded.
 """
 from __future__ import annotations
 
@@ -26,6 +39,7 @@ from confluent_kafka import KafkaException
 from ..errors import ConfigError, DeliveryError
 from ..kafka.delivery import RouteSender
 from ..kafka.sink import KafkaSink, dead_letter_message
+from ..routes import RoutesConfig
 from ..transcode import Transcoder
 from .checkpoint import FileCheckpoints
 from .config import PipelineConfig, RouteTarget
@@ -69,6 +83,33 @@ class RunResult:
                 "sources": {k: v.as_dict() for k, v in self.sources.items()}}
 
 
+class _NullSink:
+    """Stands in for the KafkaSink of an SSE-only pipeline: nothing is sent, a sealed token is done."""
+
+    def __init__(self, on_delivery: Any) -> None:
+        self.on_delivery = on_delivery
+        self.config: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return 0
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def seal(self, *tokens: Hashable) -> None:
+        for token in tokens:
+            self.on_delivery(token, None)
+
+    def send(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - no topic without Kafka
+        raise ConfigError("this pipeline has no Kafka (SSE only): nothing may be sent")
+
+    def ensure_topic(self, topic: str) -> None:  # pragma: no cover
+        raise ConfigError(f"topic {topic!r}: this pipeline has no Kafka (SSE only)")
+
+
+SSE_DECODER = ("sse", 0)  # Stream.transcoders key of the stream's SSE decoder
+
+
 @dataclass(slots=True)
 class _Pending:
     stream: Stream
@@ -85,11 +126,15 @@ class Pipeline:
         self.log = log or sys.stderr
         self.bootstrap = bootstrap
         self.metrics = PipelineMetrics(config.metrics_listen)
-        producer_conf = {**config.producer, "bootstrap.servers": bootstrap}
-        try:
-            self.sink = KafkaSink(producer_conf, on_delivery=self._on_delivery)
-        except KafkaException as exc:
-            raise ConfigError(f"kafka.producer: {exc.args[0].str()}") from None
+        self.sink: Any
+        if config.needs_kafka:
+            producer_conf = {**config.producer, "bootstrap.servers": bootstrap}
+            try:
+                self.sink = KafkaSink(producer_conf, on_delivery=self._on_delivery)
+            except KafkaException as exc:
+                raise ConfigError(f"kafka.producer: {exc.args[0].str()}") from None
+        else:
+            self.sink = _NullSink(self._on_delivery)
         qmax = int(self.sink.config.get("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES))
         # Half the local queue: a unit's messages usually fit without hitting BufferError.
         self.high_water = max(1, qmax // 2)
@@ -99,6 +144,17 @@ class Pipeline:
         for t in sorted(config.targets, key=lambda t: t.framing != ("avro", 0)):
             framings.setdefault(t.framing, []).append(t)
         self.framings = list(framings.items())
+        # Transcoders route to the Kafka targets only (with [sse], routes without a topic are no target).
+        names = {t.name for t in config.targets}
+        self.routes = config.routes if len(names) == len(config.routes.routes) else \
+            RoutesConfig(tuple(r for r in config.routes.routes if r.name in names), config.routes.acl_file)
+        self.hub: Any = None
+        self.sse_app: Any = None
+        self.sse_address: tuple[str, int] | None = None
+        self._sse_runner: Any = None
+        self._event_id = 0
+        if config.sse is not None:
+            self._build_sse()
         self.checkpoints = FileCheckpoints(config.state_dir)
         self.stats = {s.name: SourceStats() for s in config.sources}
         self.routes_delivered = {t.name: 0 for t in config.targets}
@@ -114,6 +170,38 @@ class Pipeline:
         self.sources: list[FileSource | StdinSource | KafkaSource] = []
 
     # -- setup --------------------------------------------------------------------------------
+    def _build_sse(self) -> None:
+        from ..sse.config import build
+
+        assert self.config.sse is not None
+        acl = None
+        if self.config.routes.acl_file is not None:
+            from ..acl import Acl
+
+            acl = Acl.from_toml(self.config.routes.acl_file)
+        try:
+            self.hub, self.sse_app = build(self.config.sse, acl, self.config.path.parent)
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"sse: {e}") from None
+
+    async def start_sse(self) -> None:
+        if self.sse_app is None or self._sse_runner is not None:
+            return
+        from ..sse.server import start
+
+        sse = self.config.sse
+        assert sse is not None
+        try:
+            self._sse_runner, port = await start(self.sse_app, sse.host, sse.port)
+        except OSError as e:
+            raise ConfigError(f"sse.listen: cannot listen on {sse.host}:{sse.port}: {e.strerror}") from None
+        self.sse_address = (sse.host, port)
+
+    async def stop_sse(self) -> None:
+        if self._sse_runner is not None:
+            runner, self._sse_runner = self._sse_runner, None
+            await runner.cleanup()
+
     def check_topics(self) -> None:
         """Every route topic and the dead-letter topic must exist: fail before reading anything."""
         for topic in self.config.topics():
@@ -126,7 +214,7 @@ class Pipeline:
     def _transcoder(self, stream: Stream, framing: tuple[str, int]) -> Any:
         tc = stream.transcoders.get(framing)
         if tc is None:
-            tc = Transcoder(stream.source.format, self.config.routes, framing=framing[0], schema_id=framing[1],
+            tc = Transcoder(stream.source.format, self.routes, framing=framing[0], schema_id=framing[1],
                             **stream.source.decoder_options)
             stream.transcoders[framing] = tc
         return tc
@@ -194,6 +282,8 @@ class Pipeline:
                     self.metrics.records_in.labels(name).inc(st.records)
                     self.metrics.decoded.labels(name).inc(st.decoded)
                 del batch  # the native codec reuses its buffers for the next feed
+            if self.hub is not None:
+                errors = self._publish(unit, errors)
             if errors:
                 self._dead_letters(unit, errors, token, pending)
             if not isinstance(unit.data, bytes):
@@ -206,6 +296,40 @@ class Pipeline:
             raise
         finally:
             self.sink.seal(token)
+
+    def _publish(self, unit: Unit, errors: list[Any]) -> list[Any]:
+        """Decode the unit for SSE and publish every event; SSE only: its errors and counts are the unit's."""
+        stream = unit.stream
+        dec = stream.transcoders.get(SSE_DECODER)
+        if dec is None:
+            from ..decoding import Decoder
+
+            dec = stream.transcoders[SSE_DECODER] = Decoder(stream.source.format, **stream.source.decoder_options)
+        if unit.final:
+            batch = dec.finish()
+        elif isinstance(unit.data, bytes):
+            batch = dec.feed(unit.data)
+        else:
+            batch = dec.feed_records(unit.data, unit.offsets)
+        hub = self.hub
+        for ev in batch.events:
+            try:
+                hub.publish(ev, self._event_id + 1)
+            except ValueError:
+                continue  # no kind/path an SSE client could be authorised for: never served
+            self._event_id += 1
+        if self.framings:
+            return errors
+        st = batch.stats
+        stats = self.stats[stream.source.name]
+        stats.records += st.records
+        stats.decoded += st.decoded
+        stats.rejected += st.rejected
+        stats.skipped += st.skipped
+        stats.loss += st.loss
+        self.metrics.records_in.labels(stream.source.name).inc(st.records)
+        self.metrics.decoded.labels(stream.source.name).inc(st.decoded)
+        return list(batch.errors)
 
     def _dead_letters(self, unit: Unit, errors: list[Any], token: int, pending: _Pending) -> None:
         stream = unit.stream
@@ -303,6 +427,9 @@ class Pipeline:
             await self._drain()
             if self._failure is not None:
                 raise self._failure
+            if self.hub is not None and not self.stop.is_set():
+                print("fastev run: sources done; still serving SSE until SIGTERM/SIGINT", file=self.log, flush=True)
+                await self.stop.wait()
         except (DeliveryError, ConfigError) as e:
             status, error = 1, str(e)
             for t in tasks:
@@ -345,7 +472,7 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
     broker = None
     bootstrap = config.bootstrap_servers
     try:
-        if bootstrap is None:
+        if bootstrap is None and config.needs_kafka:
             from ..kafka.broker import EmbeddedBroker
 
             broker = EmbeddedBroker().start()
@@ -357,17 +484,22 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
         runner = _event_loop_runner()
 
         async def main() -> RunResult:
-            pipeline = Pipeline(config, bootstrap, progress=progress, log=log)
+            pipeline = Pipeline(config, bootstrap or "", progress=progress, log=log)
             try:
+                await pipeline.start_sse()
+                if pipeline.sse_address is not None:
+                    host, port = pipeline.sse_address
+                    print(f"fastev run: SSE on http://{host}:{port}/events", file=log, flush=True)
                 pipeline.check_topics()
                 pipeline.open_sources()
-                if config.dead_letter_topic is None:
+                if config.dead_letter_topic is None and config.needs_kafka:
                     print("fastev run: no [dead_letter] topic: rejected records are only counted", file=log)
                 if pipeline.metrics.address is not None:
                     host, port = pipeline.metrics.address
                     print(f"fastev run: metrics on http://{host}:{port}/metrics", file=log, flush=True)
                 return await pipeline.run()
             finally:
+                await pipeline.stop_sse()
                 pipeline.close()
 
         result: RunResult = runner(main())
