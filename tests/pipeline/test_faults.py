@@ -29,10 +29,17 @@ def test_broker_frozen_for_10_s_mid_run(broker: Any, new_topic: Any, consume: An
     wait_for(lambda: (state.offset(path) or 0) > 0 or proc.poll() is not None, 60, "a first checkpoint")
     assert proc.poll() is None, "the run ended before the broker could be frozen: make the input larger"
     broker.freeze()
+    t0 = time.monotonic()
     try:
-        time.sleep(1)  # reports already received before the freeze are served first
+        # Acknowledgements the broker sent before the freeze may still be served (a slow decode of the
+        # next chunk delays them): wait until the checkpoint stops moving, then it must stay put.
+        last, since = state.offset(path), time.monotonic()
+        while time.monotonic() - since < 2 and time.monotonic() - t0 < 7:
+            time.sleep(0.1)
+            if state.offset(path) != last:
+                last, since = state.offset(path), time.monotonic()
         frozen_at = state.offset(path)
-        time.sleep(9)
+        time.sleep(max(0.0, 10 - (time.monotonic() - t0)))  # frozen for 10 s in all
         assert proc.poll() is None  # waits for the broker; never gives up, never drops
         assert state.offset(path) == frozen_at  # nothing acknowledged, nothing checkpointed
     finally:
