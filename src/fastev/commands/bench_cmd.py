@@ -24,6 +24,13 @@ def add_parser(sub: Any) -> None:
     pl.add_argument("--seconds", type=float, default=3.0, help="length of each latency run")
     pl.add_argument("--out", type=Path, default=Path("bench-results"))
     pl.set_defaults(run=run_pipeline)
+    ss = bsub.add_parser("sse", help="a swarm of SSE clients with mixed grants, fastev vs a plain aiohttp server")
+    ss.add_argument("--clients", type=lambda s: tuple(int(x) for x in s.split(",")), default=(1000, 10000),
+                    help="client counts, comma-separated (one round each)")
+    ss.add_argument("--rate", type=int, default=80, help="events/s offered (each goes to a quarter of the clients)")
+    ss.add_argument("--seconds", type=float, default=5.0)
+    ss.add_argument("--out", type=Path, default=Path("bench-results"))
+    ss.set_defaults(run=run_sse)
     m = bsub.add_parser("memory", help="peak RSS of `fastev decode` streaming a large input")
     m.add_argument("--gb", type=float, default=2.0, help="input size in GB (default 2)")
     m.add_argument("--out", type=Path, default=Path("bench-results"))
@@ -44,6 +51,14 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
     report = pipeline.run(args.records, args.rates, args.seconds, args.out)
     print(pipeline.markdown(report))
+    return 0
+
+
+def run_sse(args: argparse.Namespace) -> int:
+    from ..bench import sse
+
+    report = sse.run(args.clients, args.rate, args.seconds, args.out)
+    print(sse.markdown(report))
     return 0
 
 
