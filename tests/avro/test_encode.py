@@ -15,7 +15,7 @@ from fastev._ref import avro as reference
 from fastev._ref.avro import FIELD_TYPES
 from fastev.event import FIELDS, schema
 
-from .impls import IMPL_NAMES, NO_EXTENSIONS, impl, native
+from .impls import NO_EXTENSIONS, native
 from .strategies import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, events, transfer_event
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,14 +38,6 @@ def read_back(payload: bytes) -> dict[str, Any]:
     record: dict[str, Any] = fastavro.schemaless_reader(buf, PLAIN_SCHEMA)  # type: ignore[assignment]
     assert buf.read() == b"", "trailing bytes after the record"
     return record
-
-
-@pytest.fixture(params=IMPL_NAMES)
-def avro(request: pytest.FixtureRequest) -> ModuleType:
-    module = impl(request.param)
-    if module is None:
-        pytest.skip("native extension disabled by FASTEV_NO_EXTENSIONS")
-    return module
 
 
 def test_facade_picks_native_unless_disabled() -> None:

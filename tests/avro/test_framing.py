@@ -14,16 +14,7 @@ from fastev._ref import avro as reference
 from fastev._ref.avro import fingerprint_bytes, parsing_canonical_form, single_object_frame
 from fastev.event import schema, schema_text
 
-from .impls import IMPL_NAMES, impl
 from .strategies import transfer_event
-
-
-@pytest.fixture(params=IMPL_NAMES)
-def avro(request: pytest.FixtureRequest) -> ModuleType:
-    module = impl(request.param)
-    if module is None:
-        pytest.skip("native extension disabled by FASTEV_NO_EXTENSIONS")
-    return module
 
 
 def test_shipped_schema_canonical_form_matches_fastavro() -> None:

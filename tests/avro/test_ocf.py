@@ -17,20 +17,12 @@ from fastev._ref import avro as reference
 from fastev._ref.avro import SCHEMA_JSON
 from fastev.event import schema
 
-from .impls import IMPL_NAMES, impl, native
+from .impls import native
 from .strategies import DATETIME_MAX_US, DATETIME_MIN_US, events, transfer_event
 
 SYNC = bytes(range(16))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CODECS = ("null", "deflate")
-
-
-@pytest.fixture(params=IMPL_NAMES)
-def avro(request: pytest.FixtureRequest) -> ModuleType:
-    module = impl(request.param)
-    if module is None:
-        pytest.skip("native extension disabled by FASTEV_NO_EXTENSIONS")
-    return module
 
 
 def read_ocf(data: bytes) -> tuple[dict[str, str], list[dict[str, Any]]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,15 +23,14 @@ def native_codec() -> Any:
     return codec
 
 
-SAMPLES = Path(os.environ.get("FASTEV_SAMPLES", "/work/shared/samples"))
+from ..conftest import SAMPLES  # noqa: E402  - ../shared/samples, else the copy under tests/data
+
 NOW_US = 1_770_800_000_000_000
 
 
 def watches() -> dict[str, str]:
-    p = SAMPLES / "dcache-inotify.watches.json"
-    if p.exists():
-        return json.loads(p.read_text())
-    return {"https://fe.example/api/v1/events/channels/c/subscriptions/inotify/AAA": "/pnfs/x/in"}
+    result: dict[str, str] = json.loads((SAMPLES / "dcache-inotify.watches.json").read_text())
+    return result
 
 
 def events_repr(events: list[dict[str, Any]]) -> str:

@@ -230,16 +230,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    import json
+    from .report import write_report as write
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    host = report["host"]
-    jpath = out_dir / f"codec-{host}.json"
-    mpath = out_dir / f"codec-{host}.md"
-    jpath.write_text(json.dumps(report, indent=2) + "\n")
-    mpath.write_text(markdown(report))
-    try:
-        plot(report, out_dir / f"codec-{host}.png")
-    except ImportError:  # matplotlib comes with the bench extra
-        pass
-    return jpath, mpath
+    return write(report, out_dir, "codec", markdown, plot)

@@ -286,13 +286,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
-    import json
+    from .report import write_report as write
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    host = report["host"]
-    (out_dir / f"pipeline-{host}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / f"pipeline-{host}.md").write_text(markdown(report))
-    try:
-        plot(report, out_dir / f"pipeline-{host}.png")
-    except ImportError:
-        pass
+    write(report, out_dir, "pipeline", markdown, plot)

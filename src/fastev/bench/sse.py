@@ -523,15 +523,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> None:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    host = report["host"]
-    (out_dir / f"sse-{host}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / f"sse-{host}.md").write_text(markdown(report))
-    try:
-        plot(report, out_dir / f"sse-{host}.png")
-    except ImportError:
-        pass
+    from .report import write_report as write
+
+    write(report, out_dir, "sse", markdown, plot)
 
 
 # --------------------------------------------------------------------------- the client swarm process
