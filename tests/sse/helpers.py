@@ -73,9 +73,19 @@ def event(path: str, kind: str = "UPLOAD", n: int = 0, pad: int = 0) -> dict[str
 
 @dataclass
 class Frame:
-    id: int | None
+    id: int | None  # the position (offset) the opaque id names, when the stream's id codec is known
     event: str
     data: Any
+    raw_id: str | None = None
+
+
+def position(ids: Any, raw: str) -> int | None:
+    """The single-partition offset an opaque id names (its cursor minus one), via the hub's id codec."""
+    cursor = ids.decode(raw) if ids is not None else None
+    if cursor is None:
+        return None
+    assert len(cursor) == 1, cursor
+    return int(next(iter(cursor.values()))) - 1
 
 
 @dataclass
@@ -83,6 +93,7 @@ class Stream:
     """One SSE connection read by a background task into ``frames`` (comments into ``comments``)."""
 
     resp: aiohttp.ClientResponse
+    ids_codec: Any = None
     frames: list[Frame] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -100,10 +111,12 @@ class Stream:
                 assert "\r" not in line, f"raw CR inside a frame line: {line!r}"
                 if line == "":
                     if fields:
+                        raw_id = fields["id"][0] if "id" in fields else None
                         self.frames.append(Frame(
-                            int(fields["id"][0]) if "id" in fields else None,
+                            position(self.ids_codec, raw_id) if raw_id is not None else None,
                             fields.get("event", ["message"])[0],
                             json.loads("\n".join(fields.get("data", ["null"]))),
+                            raw_id,
                         ))
                         fields = {}
                         self.changed.set()
@@ -122,6 +135,12 @@ class Stream:
 
     def ids(self) -> list[int]:
         return [f.id for f in self.frames if f.id is not None]
+
+    def raw_ids(self) -> list[str]:
+        return [f.raw_id for f in self.frames if f.raw_id is not None]
+
+    def last_raw_id(self) -> str:
+        return [f.raw_id for f in self.frames if f.raw_id is not None][-1]
 
     async def wait_for(self, pred: Callable[[Stream], bool], timeout: float = 10) -> None:
         async def loop() -> None:
@@ -145,6 +164,10 @@ class Server:
     def __init__(self, session: aiohttp.ClientSession, base: str, hub: EventHub, app: Any) -> None:
         self.session, self.base, self.hub, self.app = session, base, hub, app
 
+    def after(self, offset: int) -> dict[str, str]:
+        """A Last-Event-ID header resuming after ``offset`` (the opaque id of the frame at that offset)."""
+        return {"Last-Event-ID": self.hub.id_after(offset)}
+
     async def get(self, url_path: str, token: str | None = None, headers: dict[str, str] | None = None, /,
                   **params: Any) -> aiohttp.ClientResponse:
         h = {"Accept": "text/event-stream", **(headers or {})}
@@ -157,7 +180,7 @@ class Server:
         resp = await self.get("/events", token, headers, **params)
         assert resp.status == 200, (resp.status, await resp.text())
         assert resp.headers["Content-Type"].startswith("text/event-stream")
-        s = Stream(resp)
+        s = Stream(resp, self.hub.ids)
         s.task = asyncio.create_task(s._read())
         await s.wait_for(lambda s: "connected" in s.comments)
         return s

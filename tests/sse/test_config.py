@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fastev.sse.config import SseConfig, build, parse_listen
 from fastev.sse.server import start
-from tests.sse.helpers import AUDIENCE, ISSUER, claims, event, rs256, run
+from tests.sse.helpers import AUDIENCE, ISSUER, claims, event, position, rs256, run
 
 
 def test_sse_section_builds_a_working_scope_mode_server(tmp_path: Path, pem_file: Path,
@@ -42,7 +42,7 @@ audience = "{AUDIENCE}"
             token = rs256(signing_key, claims(scope="storage.read:/a"))
             async with aiohttp.ClientSession() as session:
                 url = f"http://127.0.0.1:{port}/events"
-                async with session.get(url, params={"authz": token, "lastEventId": "1"}) as resp:
+                async with session.get(url, params={"authz": token, "lastEventId": hub.id_after(1)}) as resp:
                     assert resp.status == 200
                     lines: list[str] = []
                     while len([x for x in lines if x.startswith("id:")]) < 2:
@@ -53,7 +53,7 @@ audience = "{AUDIENCE}"
 
     lines = run(main())
     assert "event: EVENT_LOSS" in lines  # id 2 fell out of the 3-event window
-    assert [x for x in lines if x.startswith("id:")] == ["id: 3", "id: 5"]
+    assert [position(hub.ids, x[4:]) for x in lines if x.startswith("id:")] == [3, 5]
 
 
 @pytest.mark.parametrize("section, message", [

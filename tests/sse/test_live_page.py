@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastev.acl import Acl
 from fastev.event import KINDS
 from fastev.sse import AclAuthorizer, Authenticator, EventHub
-from tests.sse.helpers import AUDIENCE, ISSUER, claims, event, rs256, run, serving
+from tests.sse.helpers import AUDIENCE, ISSUER, claims, event, position, rs256, run, serving
 
 CHROMIUM = os.environ.get("FASTEV_CHROMIUM", "/usr/bin/chromium")
 ACL_TEXT = """
@@ -187,7 +187,8 @@ def test_live_page_in_headless_chromium(pem_file: Path, signing_key: rsa.RSAPriv
             await asyncio.sleep(0.2)  # nothing else may arrive
             st = await page.state()
             assert st["status"] == "open", st
-            assert st["ids"] == ["6", "5", "3", "1"], st  # newest first, hidden ones never shown
+            # newest first, hidden ones never shown; the rows carry the opaque SSE ids of their frames
+            assert [position(hub.ids, i) for i in st["ids"]] == [6, 5, 3, 1], st
             assert [row[2] for row in st["rows"]] == ["/data/atlas/live-6", XSS_PATH, "/data/atlas/live-3",
                                                       "/data/atlas/before-1"]
             assert [row[1] for row in st["rows"]] == ["UPLOAD", "STAGE", "DELETE", "UPLOAD"]

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastev import decode
 from fastev.avro import encode_event
 from fastev.kafka.broker import free_port
+from fastev.sse.ids import EventIds
 
 from ..kafka.conftest import FILES, broker, new_topic  # noqa: F401 - fixtures
 from ..pipeline.conftest import ENV, run_command, toml_table
@@ -32,6 +33,7 @@ SSE = """
 listen = "127.0.0.1:{port}"
 replay = 1000
 keepalive_s = 1
+id_key_file = "sse-id.key"
 
 [sse.auth]
 mode = "scopes"
@@ -93,7 +95,12 @@ def stop(p: subprocess.Popen[str]) -> tuple[int, str]:
     return p.returncode, err
 
 
-async def open_stream(session: aiohttp.ClientSession, port: int, token: str | None,
+def serve_ids(config: Path, topic: str) -> EventIds:
+    """The id codec `fastev serve` uses for ``topic`` (the key file the config names, next to it)."""
+    return EventIds((config.parent / "sse-id.key").read_bytes(), f"kafka-topic:{topic}")
+
+
+async def open_stream(session: aiohttp.ClientSession, port: int, token: str | None, ids: EventIds | None = None,
                       **params: str) -> tuple[int, Stream | None]:
     headers = {"Accept": "text/event-stream"}
     if token is not None:
@@ -111,7 +118,7 @@ async def open_stream(session: aiohttp.ClientSession, port: int, token: str | No
     if resp.status != 200:
         resp.release()
         return resp.status, None
-    s = Stream(resp)
+    s = Stream(resp, ids)
     s.task = asyncio.create_task(s._read())
     await s.wait_for(lambda s: "connected" in s.comments)
     return 200, s
@@ -142,26 +149,28 @@ def test_fastev_run_with_sse_serves_the_file_events_and_keeps_serving(
     wait_serving(p)
     token = rs256(signing_key, claims(scope="storage.read:/"))
 
-    async def client(session: aiohttp.ClientSession) -> tuple[list[Any], list[int], int]:
+    async def client(session: aiohttp.ClientSession) -> tuple[list[Any], list[Any], int]:
         status, _ = await open_stream(session, port, None)
         assert status == 401
         _, s = await open_stream(session, port, token, **{"from": "earliest"})
         assert s is not None
-        await s.wait_for(lambda s: len(s.ids()) >= len(expected), timeout=30)
+        await s.wait_for(lambda s: len(s.raw_ids()) >= len(expected), timeout=30)
         await asyncio.sleep(1.5)  # the sources are done by now: the server keeps serving (keepalives)
         assert p.poll() is None
         assert not s.ended.is_set()
-        _, resumed = await open_stream(session, port, token, last=str(len(expected) - 2))
+        # Resume after the third-last frame: exactly the last two come back.
+        _, resumed = await open_stream(session, port, token, last=s.raw_ids()[-3])
         assert resumed is not None
-        await resumed.wait_for(lambda s: len(s.ids()) >= 2)
+        await resumed.wait_for(lambda s: len(s.raw_ids()) >= 2)
+        await asyncio.sleep(0.3)  # nothing more arrives
         await s.close()
         await resumed.close()
-        return [f.data for f in s.frames], resumed.ids(), len(s.comments)
+        return [f.data for f in s.frames], resumed.frames, len(s.comments)
 
-    frames, resumed_ids, _ = arun(client)
+    frames, resumed, _ = arun(client)
     assert [f["path"] for f in frames] == [e["path"] for e in expected]
     assert [f["id"] for f in frames] == [e["id"] for e in expected]
-    assert resumed_ids == [len(expected) - 1, len(expected)]
+    assert [f.data["id"] for f in resumed] == [e["id"] for e in expected[-2:]]
     status, err = stop(p)
     assert status == 0, err
 
@@ -173,8 +182,9 @@ def produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
     assert producer.flush(30) == 0
 
 
-def serve_config(tmp_path: Path, bootstrap: str, topic: str, port: int, pem_file: Path) -> Path:
-    config = tmp_path / "serve.toml"
+def serve_config(tmp_path: Path, bootstrap: str, topic: str, port: int, pem_file: Path,
+                 name: str = "serve.toml") -> Path:
+    config = tmp_path / name
     config.write_text(toml_table("[kafka]", {"bootstrap_servers": bootstrap})
                       + toml_table("[[source]]", {"type": "stdin", "format": "dcache-billing"})
                       + toml_table("[[route]]", {"name": "all", "topic": topic})
@@ -196,19 +206,21 @@ def test_fastev_serve_ids_survive_a_restart(broker: Any, new_topic: Any, procs: 
     p = spawn(procs, [*serve_command(), "--config", str(config)])
     wait_serving(p)
 
-    async def first(session: aiohttp.ClientSession) -> tuple[list[int], list[int]]:
-        _, s = await open_stream(session, port, token, **{"from": "earliest"})
-        _, a = await open_stream(session, port, only_a, **{"from": "earliest"})
+    ids = serve_ids(config, topic)
+
+    async def first(session: aiohttp.ClientSession) -> tuple[Stream, Stream]:
+        _, s = await open_stream(session, port, token, ids, **{"from": "earliest"})
+        _, a = await open_stream(session, port, only_a, ids, **{"from": "earliest"})
         assert s is not None and a is not None
-        await s.until_id(5)
-        await a.until_id(4)
+        await s.until_id(4)
+        await a.until_id(3)
         await s.close()
         await a.close()
-        return s.ids(), a.ids()
+        return s, a
 
     seen, seen_a = arun(first)
-    assert seen == [1, 2, 3, 4, 5]  # id = offset + 1
-    assert seen_a == [2, 4]
+    assert seen.ids() == [0, 1, 2, 3, 4]  # the ids name Kafka offsets (opaque to the client)
+    assert seen_a.ids() == [1, 3]
     status, err = stop(p)
     assert status == 0, err
 
@@ -217,31 +229,87 @@ def test_fastev_serve_ids_survive_a_restart(broker: Any, new_topic: Any, procs: 
     wait_serving(p2)
 
     async def resume(session: aiohttp.ClientSession) -> tuple[list[Any], list[int]]:
-        _, s = await open_stream(session, port, token, last=str(seen[-1]))
-        _, a = await open_stream(session, port, only_a, last=str(seen_a[-1]))
+        _, s = await open_stream(session, port, token, ids, last=seen.last_raw_id())
+        _, a = await open_stream(session, port, only_a, ids, last=seen_a.last_raw_id())
         assert s is not None and a is not None
-        await s.until_id(12)
-        await a.until_id(12)
+        await s.until_id(11)
+        await a.until_id(11)
         await asyncio.sleep(0.3)  # nothing more arrives
         await s.close()
         await a.close()
         return [(f.id, f.data["path"]) for f in s.frames], a.ids()
 
     frames, ids_a = arun(resume)
-    assert frames == [(i + 1, events[i]["path"]) for i in range(5, 12)]
-    assert ids_a == [6, 8, 10, 12]
+    assert frames == [(i, events[i]["path"]) for i in range(5, 12)]
+    assert ids_a == [5, 7, 9, 11]
     status, err = stop(p2)
     assert status == 0, err
 
 
-def test_fastev_serve_refuses_a_multi_partition_topic(broker: Any, new_topic: Any, tmp_path: Path,
-                                                     pem_file: Path) -> None:
-    topic = new_topic(partitions=2)
-    config = serve_config(tmp_path, broker.bootstrap, topic, free_port(), pem_file)
-    done = subprocess.run([*serve_command(), "--config", str(config)], env=ENV, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 2, done.stderr
-    assert "2 partitions" in done.stderr and "single-partition" in done.stderr
+def produce_keyed(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    """Key = path: the events of one file stay in one partition (as fastev's avro routes do)."""
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for e in events:
+        producer.produce(topic, encode_event(e), key=e["path"].encode())
+    assert producer.flush(30) == 0
+
+
+def test_fastev_serve_multi_partition_ids_resume_across_servers(
+        broker: Any, new_topic: Any, procs: list[subprocess.Popen[str]], tmp_path: Path, pem_file: Path,
+        signing_key: rsa.RSAPrivateKey) -> None:
+    """Two servers on one 3-partition topic interleave partitions differently; an id from one resumes exactly
+    on the other, and a client restricted to a subtree sees only its events (ids say nothing about others)."""
+    topic = new_topic(partitions=3)
+    port_a, port_b = free_port(), free_port()
+    config = serve_config(tmp_path, broker.bootstrap, topic, port_a, pem_file)
+    config_b = serve_config(tmp_path, broker.bootstrap, topic, port_b, pem_file, "serve-b.toml")  # same key file
+    events = [{**event(f"/store/{'a' if i % 3 else 'b'}/f{i % 7}", n=i), "id": f"{i + 1:032x}"} for i in range(30)]
+    produce_keyed(broker.bootstrap, topic, events[:15])
+    token = rs256(signing_key, claims(scope="storage.read:/store"))
+    only_a = rs256(signing_key, claims(scope="storage.read:/store/a"))
+    pa = spawn(procs, [*serve_command(), "--config", str(config)])
+    wait_serving(pa)  # creates the shared key file first
+    pb = spawn(procs, [*serve_command(), "--config", str(config_b)])
+    wait_serving(pb)
+
+    async def on_a(session: aiohttp.ClientSession) -> tuple[list[str], str, list[str], str]:
+        _, s = await open_stream(session, port_a, token, **{"from": "earliest"})
+        _, a = await open_stream(session, port_a, only_a, **{"from": "earliest"})
+        assert s is not None and a is not None
+        await s.wait_for(lambda s: len(s.raw_ids()) >= 15)
+        await a.wait_for(lambda s: len(s.raw_ids()) >= 10)
+        await s.close()
+        await a.close()
+        return [f.data["id"] for f in s.frames], s.last_raw_id(), [f.data["id"] for f in a.frames], a.last_raw_id()
+
+    seen, last, seen_a, last_a = arun(on_a)
+    assert sorted(seen) == sorted(e["id"] for e in events[:15])
+    assert sorted(seen_a) == sorted(e["id"] for e in events[:15] if e["path"].startswith("/store/a/"))
+    produce_keyed(broker.bootstrap, topic, events[15:])  # both servers follow the topic live
+
+    async def on_b(session: aiohttp.ClientSession) -> tuple[list[Any], list[Any]]:
+        _, s = await open_stream(session, port_b, token, last=last)
+        _, a = await open_stream(session, port_b, only_a, last=last_a)
+        assert s is not None and a is not None
+        await s.wait_for(lambda s: len(s.raw_ids()) >= 15)
+        await a.wait_for(lambda s: len(s.raw_ids()) >= 10)
+        await asyncio.sleep(0.5)  # nothing more arrives
+        await s.close()
+        await a.close()
+        return s.frames, a.frames
+
+    frames, frames_a = arun(on_b)
+    assert all(f.event != "EVENT_LOSS" for f in frames + frames_a)
+    assert sorted(f.data["id"] for f in frames) == sorted(e["id"] for e in events[15:])
+    assert sorted(f.data["id"] for f in frames_a) == sorted(e["id"] for e in events[15:]
+                                                            if e["path"].startswith("/store/a/"))
+    # Per file (one partition each), order is kept.
+    for path in {e["path"] for e in events[15:]}:
+        assert [f.data["id"] for f in frames if f.data["path"] == path] == \
+            [e["id"] for e in events[15:] if e["path"] == path]
+    for proc in (pa, pb):
+        status, err = stop(proc)
+        assert status == 0, err
 
 
 def test_a_config_with_sse_only_needs_no_route_topic(tmp_path: Path, pem_file: Path) -> None:
@@ -280,14 +348,15 @@ def test_fastev_run_sse_only_without_kafka(procs: list[subprocess.Popen[str]], s
     assert not any("embedded broker" in line for line in lines)
     token = rs256(signing_key, claims(scope="storage.read:/"))
 
-    async def client(session: aiohttp.ClientSession) -> list[int]:
+    async def client(session: aiohttp.ClientSession) -> list[str]:
         _, s = await open_stream(session, port, token, **{"from": "earliest"})
         assert s is not None
-        await s.until_id(n, timeout=30)
+        await s.wait_for(lambda s: len(s.raw_ids()) >= n, timeout=30)
         await s.close()
-        return s.ids()
+        return [f.data["id"] for f in s.frames]
 
-    assert arun(client) == list(range(1, n + 1))
+    expected_ids = [e.id for e in decode((tmp_path / "billing.jsonl").read_bytes(), "dcache-billing").events]
+    assert arun(client) == expected_ids
     status, err = stop(p)
     assert status == 0, err
     assert os.path.isdir(tmp_path / "only.state")

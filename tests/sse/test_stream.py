@@ -33,7 +33,7 @@ def test_path_filters_inside_grants_narrow_and_outside_are_403(pem_file: Path, s
                 resp = await srv.get("/events", alice, path=bad)
                 assert resp.status == 403, (bad, resp.status)
             for bad_params in ({"path": ["relative"]}, {"path": ["/data/atlas/../cms"]}, {"kind": ["NOPE"]},
-                               {"lastEventId": "x"}, {"from": "yesterday"}):
+                               {"from": "yesterday"}):
                 resp = await srv.get("/events", alice, **bad_params)
                 assert resp.status == 400, (bad_params, resp.status)
             s = await srv.stream(alice, path=["/data/atlas/raw"], kind=["UPLOAD"], **{"from": "earliest"})
@@ -93,20 +93,20 @@ def test_last_event_id_resume_gets_exactly_the_missed_allowed_frames(pem_file: P
             # Header form, then the browser's query form: both replay 6 and 8 only, then go live.
             for how in ("header", "query"):
                 if how == "header":
-                    r = await srv.stream(bob, {"Last-Event-ID": "4"})
+                    r = await srv.stream(bob, srv.after(4))
                 else:
-                    r = await srv.stream(bob, lastEventId="4")
+                    r = await srv.stream(bob, lastEventId=srv.hub.id_after(4))
                 await r.until_id(8)
                 assert r.ids() == [6, 8], how
                 await r.close()
-            r = await srv.stream(bob, {"Last-Event-ID": "4"})
+            r = await srv.stream(bob, srv.after(4))
             for i, p in enumerate(paths[8:], 9):
                 hub.publish(event(p, "UPLOAD", i), i)
             await r.until_id(10)
             assert r.ids() == [6, 8, 10]
             assert r.ids() == [i for i in bob_sees if i > 4]
             # A Last-Event-ID at the head replays nothing; from=earliest replays everything bob may see.
-            head = await srv.stream(bob, {"Last-Event-ID": "10"})
+            head = await srv.stream(bob, srv.after(10))
             full = await srv.stream(bob, **{"from": "earliest"})
             await full.until_id(10)
             assert full.ids() == bob_sees
@@ -127,7 +127,7 @@ def test_too_old_id_gets_event_loss_then_window_then_live(pem_file: Path, signin
 
     async def main() -> None:
         async with serving(hub, authenticator(pem_file), acl_authz()) as srv:
-            s = await srv.stream(bob, {"Last-Event-ID": "3"})
+            s = await srv.stream(bob, srv.after(3))
             hub.publish(event("/data/atlas/live", "UPLOAD", 21), 21)
             await s.until_id(21)
             assert [(f.id, f.event) for f in s.frames] == [(None, "EVENT_LOSS"), (17, "UPLOAD"), (19, "UPLOAD"),
@@ -136,7 +136,7 @@ def test_too_old_id_gets_event_loss_then_window_then_live(pem_file: Path, signin
             assert set(loss) == {"reason"} and not any(ch.isdigit() for ch in loss["reason"])
             await s.close()
             # The id just before the window is still complete: no loss frame.
-            ok = await srv.stream(bob, {"Last-Event-ID": "16"})
+            ok = await srv.stream(bob, srv.after(16))
             await ok.until_id(21)
             assert [(f.id, f.event) for f in ok.frames] == [(17, "UPLOAD"), (19, "UPLOAD"), (21, "UPLOAD")]
             await ok.close()

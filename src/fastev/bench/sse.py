@@ -14,11 +14,14 @@ then has a core of its own (the machine has 2), the server's RSS delta per conne
 polluted by client buffers, and the client's CPU use is reported separately so it is visible
 which side saturates.
 
-Latency ingest -> client receipt: an event's id (its position) is its scheduled publish time on the
-system-wide monotonic clock in microseconds (strictly increasing), so a client computes
-``now - id`` per frame without parsing JSON and without a side table; the scheduled (not the
-actual) publish time is used, so a publisher falling behind its schedule counts as latency.
-Events are published in 10 ms ticks.
+Latency ingest -> client receipt: each event carries its scheduled publish time on the system-wide
+monotonic clock in microseconds (``attrs.t_us``; fastev's frame ids are opaque), so a client
+computes ``now - t_us`` per frame with one regex and no JSON parsing (a quarter of the clients,
+spread over the communities, sample latency; all count frames); the scheduled (not the actual)
+publish time is used, so a publisher falling behind its schedule counts as latency.
+Events are published in 10 ms ticks. The clients are plain asyncio protocols (HTTP/1.1 request
+written by hand, frames counted in the raw bytes), so the swarm costs little per frame and the
+server is what is measured.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ __all__ = ("run", "markdown", "write_report", "plot")
 COMMUNITIES = 4
 TICKS_PER_S = 100
 CONNECT_CONCURRENCY = 256
-_ID_RE = re.compile(rb"(?:^|\n)id: (\d+)\n")
+_T_RE = re.compile(rb'"t_us":(\d+)')  # the scheduled publish time each bench event carries in attrs
 
 
 def _now_us() -> int:
@@ -164,7 +167,7 @@ class _PeerServer:
         return len(self.clients)
 
 
-def _fastev_server(tmp: Path, client_queue: int) -> tuple[Any, Any]:
+def _fastev_server(tmp: Path, client_queue: int, coalesce_ms: float) -> tuple[Any, Any]:
     from ..acl import Acl
     from ..sse import AclAuthorizer, Authenticator, EventHub, make_app, token_hash
 
@@ -172,7 +175,7 @@ def _fastev_server(tmp: Path, client_queue: int) -> tuple[Any, Any]:
                        for i in range(COMMUNITIES))
     tokens_file = tmp / "service-tokens.txt"
     tokens_file.write_text("".join(f"{token_hash(t)} user:svc-c{i} group:/c{i}\n" for i, t in enumerate(_tokens())))
-    hub = EventHub(replay=1000, client_queue=client_queue)
+    hub = EventHub(replay=1000, client_queue=client_queue, coalesce_s=coalesce_ms / 1e3)
     authenticator = Authenticator.from_config({"mode": "acl", "tokens_file": str(tokens_file)})
     app = make_app(hub, authenticator, AclAuthorizer(Acl.from_text(acl_text)), keepalive_s=60)
     return hub, app
@@ -233,13 +236,13 @@ class _ClientProc:
 
 
 async def _round(impl: str, clients: int, rate: int, seconds: float, client_queue: int,
-                 tmp: Path) -> dict[str, Any]:
+                 tmp: Path, coalesce_ms: float) -> dict[str, Any]:
     gc.collect()
     connected: Callable[[], int]
     drops: Callable[[], int]
     publish: Callable[[dict[str, Any], int], None]
     if impl == "fastev":
-        hub, app = _fastev_server(tmp, client_queue)
+        hub, app = _fastev_server(tmp, client_queue, coalesce_ms)
         publish, close_all = hub.publish, hub.close_all
 
         def connected() -> int:
@@ -247,6 +250,9 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
 
         def drops() -> int:
             return int(hub.drops)
+
+        def writes() -> int:
+            return int(hub.writes)
     else:
         peer = _PeerServer(client_queue)
         app = peer.app()
@@ -257,6 +263,9 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
 
         def drops() -> int:
             return peer.drops
+
+        def writes() -> int:
+            return 0  # the peer writes once per frame through aiohttp; not counted
     runner, port = await _serve(app)
     gc.collect()
     rss0 = _rss_bytes()
@@ -291,8 +300,8 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
         start = time.monotonic() + 0.05
         warm_end = start + 1.0  # warm-up by wall time: an overloaded server does not stretch it
         deadline = warm_end + seconds
-        per_tick, carry = divmod(rate, TICKS_PER_S)
         mark0: dict[str, Any] = {}
+        writes0 = 0
         cpu0 = wall0 = 0.0
         published_window = 0
         tick = 0
@@ -303,13 +312,14 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
             if not mark0 and now >= warm_end:
                 mark0 = await cp.command("mark", 30)
                 cpu0, wall0, busy, published_window, expected = _cpu_s(), time.perf_counter(), 0.0, 0, 0
+                writes0 = writes()
             due = start + tick / TICKS_PER_S
             if due > now:
                 await asyncio.sleep(min(due - now, max(0.0, warm_end - now) or due - now))
                 continue
             max_behind = max(max_behind, now - due) if mark0 else max_behind
             await asyncio.sleep(0)  # let the writers run at least once per tick
-            k = per_tick + (1 if carry and tick % TICKS_PER_S < carry else 0)
+            k = (tick + 1) * rate // TICKS_PER_S - tick * rate // TICKS_PER_S  # spread evenly over the ticks
             due_us = int(due * 1e6)
             tb = time.perf_counter()
             for _ in range(k):
@@ -323,9 +333,11 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
         if not mark0:  # the warm-up never ended on time: open an (empty) window now
             mark0 = await cp.command("mark", 30)
             cpu0, wall0, busy, published_window, expected = _cpu_s(), time.perf_counter(), 0.0, 0, 0
+            writes0 = writes()
         mark1 = await cp.command("mark", 60)
         wall = time.perf_counter() - wall0
         cpu = _cpu_s() - cpu0
+        window_writes = writes() - writes0
         await asyncio.sleep(1.0)  # frames still queued are delivered (and counted by the final report)
         final = await cp.command("stop", max(60.0, clients / 200))
         dt = mark1["t"] - mark0["t"]
@@ -343,6 +355,8 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
             "server_cpu_fraction": cpu / wall if wall > 0 else 0.0,
             "client_cpu_fraction": (mark1["cpu"] - mark0["cpu"]) / dt if dt > 0 else 0.0,
             "overflow_drops": drops(), "client_disconnects": final["ended_early"],
+            "socket_writes_per_s": window_writes / wall if wall > 0 and window_writes else None,
+            "server_cpu_us_per_write": cpu / window_writes * 1e6 if window_writes else None,
             **final["latency"],
         })
     finally:
@@ -357,7 +371,7 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
     return res
 
 
-def _bottleneck(rounds: list[dict[str, Any]]) -> str:
+def _bottleneck(rounds: list[dict[str, Any]], coalesce_ms: float) -> str:
     """Name what limits each round, from the measured fractions (profiled causes in the text)."""
     notes = []
     for r in rounds:
@@ -365,24 +379,17 @@ def _bottleneck(rounds: list[dict[str, Any]]) -> str:
         if "frames_per_s" not in fe:
             continue
         side = []
-        need = fe["publish_ms_per_event"] * fe["offered_events_per_s"] / 1e3
-        if need > 0.3:
-            side.append(f"hub.publish fan-out: {fe['publish_ms_per_event']:.2f} ms/event over {fe['connected']:,} "
-                        f"subscribers (Subscription.frame_for = Filters.matches + grant.allows for every subscriber "
-                        f"on every event, ~1 us/subscriber at 10,000 though only {COMMUNITIES} distinct grants exist, "
-                        f"then a queue put that wakes a waiter), i.e. {need:.0%} of a core at the "
-                        f"offered rate: ingest limited to {fe['ingest_events_per_s']:.0f} events/s")
-        if fe["server_cpu_fraction"] > 0.9:
-            side.append(f"server core saturated ({fe['server_cpu_fraction']:.0%}); per delivered frame the pump pays "
-                        "Subscription.next -> asyncio.wait_for(queue.get(), keepalive) (a new Task + timer per "
-                        "frame; ~25-30% of server CPU in a cProfile at 1,000 clients, the peer's pump is a plain "
-                        "queue.get()) and one chunked "
-                        "StreamResponse.write (one send per frame, queued frames are not coalesced)")
-        elif fe.get("p99_ms", 0) > 100:
-            side.append(f"p99 {fe['p99_ms']:.0f} ms > 100 ms, server core {fe['server_cpu_fraction']:.0%} busy: "
-                        "bursts of a tick's frames queue behind the per-frame pump cost (Subscription.next -> "
-                        "asyncio.wait_for(queue.get(), keepalive): a new Task + timer per frame) and one "
-                        "StreamResponse.write per frame")
+        if fe.get("server_cpu_us_per_write"):
+            side.append(f"server core {fe['server_cpu_fraction']:.0%} busy for {fe['socket_writes_per_s']:,.0f} socket "
+                        f"writes/s = {fe['server_cpu_us_per_write']:.1f} us of server CPU per write (one write per "
+                        f"client per flush, each a send(2); a py-spy profile of this round puts ~87% of the server's "
+                        f"CPU inside write(2): loopback TCP send, which also does the receiver's side, is the limit, "
+                        f"not the hub (publish {fe['publish_ms_per_event']:.2f} ms/event for {fe['connected']:,} "
+                        f"clients in {COMMUNITIES} grant groups))")
+        if fe.get("p99_ms", 0) > 100:
+            side.append(f"p99 {fe['p99_ms']:.0f} ms > 100 ms: each flush writes to every client that has frames "
+                        f"({coalesce_ms:g} ms coalescing, then writes/flush x us/write), and 20 frames/s "
+                        f"per client leave almost nothing to coalesce within 100 ms")
         if fe["client_cpu_fraction"] > 0.9:
             side.append(f"client process saturated ({fe['client_cpu_fraction']:.0%} CPU): the swarm limits frames/s")
         if "frames_per_s" in peer:
@@ -395,7 +402,7 @@ def _bottleneck(rounds: list[dict[str, Any]]) -> str:
 
 
 async def _run_async(clients: tuple[int, ...], rate: int, seconds: float, client_queue: int,
-                     budget_s: float) -> dict[str, Any]:
+                     budget_s: float, coalesce_ms: float) -> dict[str, Any]:
     try:
         import uvloop  # noqa: F401
         loop_name = "uvloop"
@@ -405,7 +412,7 @@ async def _run_async(clients: tuple[int, ...], rate: int, seconds: float, client
         "benchmark": "sse", "host": socket.gethostname(), "cpus": os.cpu_count(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loop": loop_name,
         "nofile": _raise_nofile(), "communities": COMMUNITIES, "offered_events_per_s": rate,
-        "seconds": seconds, "client_queue": client_queue,
+        "seconds": seconds, "client_queue": client_queue, "coalesce_ms": coalesce_ms,
         "setup": "server in the bench process (1 core), clients in one separate process (the other core), "
                  "loopback; ACL mode, static service tokens, each client sees one of 4 community trees",
         "rounds": [],
@@ -423,29 +430,35 @@ async def _run_async(clients: tuple[int, ...], rate: int, seconds: float, client
                 # each round is bounded: connect + warm-up + window + drain + teardown
                 limit = 60 + n / 50 + seconds * 3
                 try:
-                    row[impl] = await asyncio.wait_for(_round(impl, n, rate, seconds, client_queue, Path(tmpdir)),
+                    row[impl] = await asyncio.wait_for(_round(impl, n, rate, seconds, client_queue, Path(tmpdir),
+                                                              coalesce_ms),
                                                        limit)
                 except (TimeoutError, RuntimeError, OSError) as exc:
                     row[impl] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             report["rounds"].append(row)
-    report["bottleneck"] = _bottleneck(report["rounds"])
+    report["bottleneck"] = _bottleneck(report["rounds"], coalesce_ms)
     report["elapsed_s"] = time.perf_counter() - t_start
     return report
 
 
 def run(clients: tuple[int, ...] | list[int] | int = (1000, 10000), rate: int = 80, seconds: float = 5.0,
-        out_dir: Path | None = None, *, client_queue: int = 1000, budget_s: float = 110.0) -> dict[str, Any]:
+        out_dir: Path | None = None, *, client_queue: int = 1000, budget_s: float = 110.0,
+        coalesce_ms: float | None = None) -> dict[str, Any]:
     """Run the rounds (fastev then the peer for each client count) and optionally write the results.
 
     ``rate`` is events/s offered to the server; each event goes to ``clients / 4`` clients, so the
     offered delivery rate is ``rate * clients / 4`` frames/s (80 ev/s x 10,000 clients = 200,000).
     """
     counts = (clients,) if isinstance(clients, int) else tuple(clients)
+    if coalesce_ms is None:
+        from ..sse.config import SseConfig
+
+        coalesce_ms = SseConfig().coalesce_ms  # what a server runs with unless configured otherwise
     try:
         import uvloop
-        report = uvloop.run(_run_async(counts, rate, seconds, client_queue, budget_s))
+        report = uvloop.run(_run_async(counts, rate, seconds, client_queue, budget_s, coalesce_ms))
     except ImportError:
-        report = asyncio.run(_run_async(counts, rate, seconds, client_queue, budget_s))
+        report = asyncio.run(_run_async(counts, rate, seconds, client_queue, budget_s, coalesce_ms))
     if out_dir is not None:
         write_report(report, Path(out_dir))
     return report
@@ -467,7 +480,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# fastev SSE benchmark ({report['host']}, {report['time']}, {report['cpus']} CPUs, {report['loop']})",
              "", report["setup"] + ".",
              f"Offered {report['offered_events_per_s']:,} events/s for {report['seconds']} s after a 1 s warm-up; "
-             f"each event goes to a quarter of the clients. Latency = scheduled publish -> client receipt.", "",
+             f"each event goes to a quarter of the clients. Latency = scheduled publish -> client receipt. "
+             f"fastev hub coalescing: {report.get('coalesce_ms', 0):g} ms (sse.coalesce_ms).", "",
              "| clients | server | connected | frames/s | delivered | p50 ms | p99 ms | max ms | "
              "server RSS / heap KB/client | publish ms/event | server CPU | client CPU |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -531,9 +545,69 @@ def write_report(report: dict[str, Any], out_dir: Path) -> None:
 # --------------------------------------------------------------------------- the client swarm process
 
 
-async def _client_main(cfg: dict[str, Any]) -> None:
-    import aiohttp
+def _split_url(url: str) -> tuple[str, int, str]:
+    from urllib.parse import urlsplit
 
+    u = urlsplit(url)
+    return u.hostname or "127.0.0.1", u.port or 80, u.path or "/"
+
+
+class _SwarmClient(asyncio.Protocol):
+    """One SSE client as a bare protocol: checks the 200 and the connected comment, then counts frames
+    (one regex over each read) and records now - t_us per frame while counting."""
+
+    def __init__(self, request: bytes, state: dict[str, Any], lat: array.array[int], stopping: asyncio.Event,
+                 sample: bool) -> None:
+        self.request, self.state, self.lat, self.stopping = request, state, lat, stopping
+        self.sample = sample
+        loop = asyncio.get_running_loop()
+        self.up: asyncio.Future[bool] = loop.create_future()
+        self.gone: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.head = b""
+        self.tail = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.up.done():
+            self.head += data
+            if b": connected" not in self.head:
+                return
+            if not self.head.startswith(b"HTTP/1.1 200"):
+                self.up.set_exception(RuntimeError(self.head[:40]))
+                return
+            self.up.set_result(True)
+            data, self.head = self.head[self.head.index(b": connected") + 13:], b""
+        now = _now_us()
+        buf = self.tail + data if self.tail else data
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            self.tail = buf
+            return
+        self.tail = buf[cut + 2:]
+        if self.state["counting"]:
+            if self.sample:
+                stamps = _T_RE.findall(buf, 0, cut + 2)
+                self.state["frames"] += len(stamps)
+                append = self.lat.append
+                for x in stamps:
+                    append(now - int(x))
+            else:
+                self.state["frames"] += buf.count(b"\nevent: ", 0, cut + 2)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.up.done():
+            self.up.set_exception(ConnectionError("closed before the stream started"))
+        elif not self.stopping.is_set():
+            self.state["ended_early"] += 1
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+
+async def _client_main(cfg: dict[str, Any]) -> None:
     _raise_nofile()
     url, n, tokens = cfg["url"], int(cfg["clients"]), cfg["tokens"]
     state = {"frames": 0, "counting": False, "connected": 0, "failed": 0, "ended_early": 0}
@@ -549,88 +623,68 @@ async def _client_main(cfg: dict[str, Any]) -> None:
         if done_connecting[0] == n:
             ready.set()
 
-    async def one(i: int, session: aiohttp.ClientSession) -> None:
-        headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {tokens[i % len(tokens)]}"}
-        resp = None
+    host, port, path = _split_url(url)
+    loop = asyncio.get_running_loop()
+
+    async def one(i: int) -> None:
+        request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
+                   f"Authorization: Bearer {tokens[i % len(tokens)]}\r\n\r\n").encode()
+        # Latency from a quarter of the clients (every community), frame counts from all: the regex per read
+        # is what the swarm would otherwise spend its core on.
+        proto = _SwarmClient(request, state, lat, stopping, sample=(i // len(tokens)) % 4 == 0)
         up = False
         try:
             async with sem:
-                resp = await asyncio.wait_for(session.get(url, headers=headers), 30)
-                if resp.status != 200:
-                    raise RuntimeError(resp.status)
-                first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 30)
-                if not first.startswith(b": connected"):
-                    raise RuntimeError("no connected comment")
-            state["connected"] += 1
+                await asyncio.wait_for(loop.create_connection(lambda: proto, host, port), 30)
+                await asyncio.wait_for(proto.up, 30)
             up = True
+            state["connected"] += 1
             settle()
-            tail = b""
-            append, find_ids = lat.append, _ID_RE.findall
-            async for chunk in resp.content.iter_any():
-                now = _now_us()
-                buf = tail + chunk if tail else chunk
-                cut = buf.rfind(b"\n\n")
-                if cut < 0:
-                    tail = buf
-                    continue
-                tail = buf[cut + 2:]
-                ids = find_ids(buf, 0, cut + 2)
-                if state["counting"]:
-                    state["frames"] += len(ids)
-                    for x in ids:
-                        append(now - int(x))
-            if not stopping.is_set():
-                state["ended_early"] += 1
-        except (aiohttp.ClientError, ConnectionError, TimeoutError, RuntimeError, OSError):
+            await proto.gone
+        except (ConnectionError, TimeoutError, RuntimeError, OSError):
             if not up:
                 state["failed"] += 1
                 settle()
-            elif not stopping.is_set():
-                state["ended_early"] += 1
         except asyncio.CancelledError:
             pass
         finally:
-            if resp is not None:
-                resp.close()
+            if proto.transport is not None:
+                proto.transport.close()
 
     def emit(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
-        tasks = [asyncio.create_task(one(i, session)) for i in range(n)]
-        try:
-            await asyncio.wait_for(ready.wait(), max(60.0, n / 100))
-        except TimeoutError:
-            pass
-        gc.collect()
-        emit({"connected": state["connected"], "failed": state["failed"] + n - done_connecting[0],
-              "rss_per_client_kb": (_rss_bytes() - rss0) / max(1, state["connected"]) / 1024})
-        while True:
-            line = await reader.readline()
-            cmd = line.strip().decode()
-            if cmd == "mark":
-                if not state["counting"]:
-                    state["counting"] = True
-                    del lat[:]
-                    emit({"frames": 0, "t": time.monotonic(), "cpu": _cpu_s()})
-                else:
-                    # window closes: keep counting frames already in flight into the latency stats only
-                    emit({"frames": state["frames"], "t": time.monotonic(), "cpu": _cpu_s()})
-            elif cmd == "stop" or not line:
-                stopping.set()
-                state["counting"] = False
-                for t in tasks:
-                    t.cancel()
-                await asyncio.wait(tasks, timeout=30)
-                emit({"latency": _percentiles(lat), "ended_early": state["ended_early"],
-                      "frames_total": state["frames"]})
-                break
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    try:
+        await asyncio.wait_for(ready.wait(), max(60.0, n / 100))
+    except TimeoutError:
+        pass
+    gc.collect()
+    emit({"connected": state["connected"], "failed": state["failed"] + n - done_connecting[0],
+          "rss_per_client_kb": (_rss_bytes() - rss0) / max(1, state["connected"]) / 1024})
+    while True:
+        line = await reader.readline()
+        cmd = line.strip().decode()
+        if cmd == "mark":
+            if not state["counting"]:
+                state["counting"] = True
+                del lat[:]
+                emit({"frames": 0, "t": time.monotonic(), "cpu": _cpu_s()})
+            else:
+                # window closes: keep counting frames already in flight into the latency stats only
+                emit({"frames": state["frames"], "t": time.monotonic(), "cpu": _cpu_s()})
+        elif cmd == "stop" or not line:
+            stopping.set()
+            state["counting"] = False
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks, timeout=30)
+            emit({"latency": _percentiles(lat), "ended_early": state["ended_early"],
+                  "frames_total": state["frames"]})
+            break
 
 
 def _client_entry(arg: str) -> None:

@@ -29,6 +29,8 @@ def add_parser(sub: Any) -> None:
                     help="client counts, comma-separated (one round each)")
     ss.add_argument("--rate", type=int, default=80, help="events/s offered (each goes to a quarter of the clients)")
     ss.add_argument("--seconds", type=float, default=5.0)
+    ss.add_argument("--coalesce-ms", type=float, default=None,
+                    help="hub coalescing window (default: the sse.coalesce_ms default)")
     ss.add_argument("--out", type=Path, default=Path("bench-results"))
     ss.set_defaults(run=run_sse)
     m = bsub.add_parser("memory", help="peak RSS of `fastev decode` streaming a large input")
@@ -57,7 +59,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
 def run_sse(args: argparse.Namespace) -> int:
     from ..bench import sse
 
-    report = sse.run(args.clients, args.rate, args.seconds, args.out)
+    report = sse.run(args.clients, args.rate, args.seconds, args.out, coalesce_ms=args.coalesce_ms)
     print(sse.markdown(report))
     return 0
 

@@ -1,20 +1,22 @@
 """``fastev serve --config FILE``: the SSE server of the config's ``[sse]`` section, fed from Kafka.
 
-Reads one route topic (``--topic``, or the config's only route topic) with a
-plain consumer: no consumer group offsets are committed; on start the consumer
-is positioned so that the replay window (``sse.replay`` events) is filled from
-the topic, then it follows the topic live. Several servers fed from the same
-topic, and a restarted server, give every event the same id, derived from its
-Kafka position: ``id = offset + 1``. A client resuming with Last-Event-ID from
-any of them gets exactly the frames it missed (or EVENT_LOSS when its id is
-older than the window).
+Reads one route topic (``--topic``, or the config's only route topic), all its
+partitions, with a plain consumer: no consumer group offsets are committed; on
+start each partition is positioned so that the replay window (``sse.replay``
+events, shared out over the partitions) is filled from the topic, then it
+follows the topic live. Event ids are derived from Kafka positions: an id is
+the opaque, encrypted cursor of every partition's next offset (fastev.sse.ids),
+so several servers fed from the same topic and sharing ``sse.id_key_file``, and
+a restarted server, understand each other's ids: a client resuming with
+Last-Event-ID from any of them gets exactly the frames it missed (or EVENT_LOSS
+first when part of what it missed is older than the window). Without
+``sse.id_key_file`` the key lives only as long as the process.
 
-Limitations (for now): the topic must have exactly one partition (ids of
-several partitions would need a combined position; such a topic is refused),
-and the route format must be ``avro`` or ``confluent`` (one event per message;
-``ocf`` topics are refused). Kafka must be reachable at kafka.bootstrap_servers
-(no embedded broker). Runs until SIGTERM/SIGINT. Exit status: 0 stopped,
-1 Kafka error, 2 configuration error.
+Limitations: the route format must be ``avro`` or ``confluent`` (one event per
+message; ``ocf`` topics are refused); partitions added to the topic while the
+server runs are picked up at its next start. Kafka must be reachable at
+kafka.bootstrap_servers (no embedded broker). Runs until SIGTERM/SIGINT. Exit
+status: 0 stopped, 1 Kafka error, 2 configuration error.
 """
 from __future__ import annotations
 
@@ -26,16 +28,32 @@ import sys
 import uuid
 from typing import IO, Any, cast
 
-__all__ = ("add_parser", "run", "main", "serve", "event_id")
+__all__ = ("add_parser", "run", "main", "serve", "start_offsets")
 
 CONSUME_BATCH = 1000
 CONSUME_TIMEOUT_S = 0.2
 CONFLUENT_HEADER = 5  # magic byte + 4-byte schema id
 
 
-def event_id(offset: int) -> int:
-    """The SSE id of the event at ``offset`` of a single-partition route topic."""
-    return offset + 1
+def start_offsets(watermarks: dict[int, tuple[int, int]], replay: int) -> dict[int, int]:
+    """Where each partition starts so that the replay window holds up to ``replay`` of the newest events,
+    shared out evenly (a partition with fewer events leaves its share to the others)."""
+    first = {p: high for p, (low, high) in watermarks.items()}
+    left, open_ = replay, sorted(p for p, (low, high) in watermarks.items() if high > low)
+    while left > 0 and open_:
+        share = max(1, left // len(open_))
+        still = []
+        for p in open_:
+            low = watermarks[p][0]
+            take = min(share, first[p] - low, left)
+            first[p] -= take
+            left -= take
+            if first[p] > low:
+                still.append(p)
+            if left == 0:
+                break
+        open_ = still
+    return first
 
 
 def add_parser(sub: Any) -> None:
@@ -113,7 +131,7 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
 
         acl = Acl.from_toml(config.routes.acl_file)
     try:
-        hub, app = build(config.sse, acl, config.path.parent)
+        hub, app = build(config.sse, acl, config.path.parent, stream=f"kafka-topic:{topic}")
     except (ValueError, OSError, ConfigError) as e:
         return _fail(f"sse: {e}", 2, log)
     read = _avro_reader(target.format)
@@ -131,15 +149,15 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
             if meta is None or meta.error is not None:
                 reason = meta.error.str() if meta is not None and meta.error is not None else "not found"
                 return _fail(f"topic {topic!r}: {reason}", 2, log)
-            if len(meta.partitions) != 1:
-                return _fail(f"topic {topic!r} has {len(meta.partitions)} partitions: fastev serve derives event "
-                             "ids from the offsets of a single-partition topic (id = offset + 1) and cannot "
-                             "serve it yet", 2, log)
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+            partitions = sorted(meta.partitions)
+            watermarks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                          for p in partitions}
         except KafkaException as e:
             return _fail(f"topic {topic!r}: {e.args[0].str()}", 1, log)
-        first = max(low, high - config.sse.replay)
-        consumer.assign([TopicPartition(topic, 0, first)])
+        first = start_offsets(watermarks, config.sse.replay)
+        for p in partitions:
+            hub.seek(p, first[p], watermarks[p][0])
+        consumer.assign([TopicPartition(topic, p, first[p]) for p in partitions])
 
         def publish(msgs: list[Any]) -> int | None:
             for msg in msgs:
@@ -152,7 +170,7 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
                 if value is None:
                     continue
                 try:
-                    hub.publish(read(value), event_id(msg.offset()))
+                    hub.publish(read(value), msg.offset(), msg.partition())
                 except (ValueError, EOFError, IndexError, TypeError) as e:
                     print(f"fastev serve: offset {msg.offset()}: not served: {e}", file=log, flush=True)
             return None
@@ -164,13 +182,13 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
                 loop.add_signal_handler(sig, stop.set)
             # Fill the replay window up to the end seen at start before accepting clients: a client resuming
             # from an id in the window then gets exactly what followed it, never a frame it already had.
-            position = first
-            while position < high and not stop.is_set():
+            position = dict(first)
+            while any(position[p] < watermarks[p][1] for p in partitions) and not stop.is_set():
                 msgs = await loop.run_in_executor(None, consumer.consume, CONSUME_BATCH, CONSUME_TIMEOUT_S)
                 for msg in msgs:
-                    offset = msg.offset()
-                    if msg.error() is None and offset is not None:
-                        position = offset + 1
+                    offset, partition = msg.offset(), msg.partition()
+                    if msg.error() is None and offset is not None and partition is not None:
+                        position[partition] = offset + 1
                 if publish(msgs) is not None:
                     return 1
             try:
@@ -179,7 +197,8 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
                 return _fail(f"sse.listen: cannot listen on {config.sse.host}:{config.sse.port}: {e.strerror}",
                              2, log)
             print(f"fastev serve: SSE on http://{config.sse.host}:{port}/events, fed from {topic} "
-                  f"(from offset {first}; ids = offset + 1)", file=log, flush=True)
+                  f"({len(partitions)} partition(s), replay window from offsets "
+                  f"{', '.join(f'{p}:{first[p]}' for p in partitions)})", file=log, flush=True)
             try:
                 while not stop.is_set():
                     msgs = await loop.run_in_executor(None, consumer.consume, CONSUME_BATCH, CONSUME_TIMEOUT_S)

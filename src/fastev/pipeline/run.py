@@ -16,9 +16,10 @@ dict is published to the hub, in-process, on the event loop (the native
 Transcoder does not hand its event dicts out, and decoding the route payloads
 back would cost an Avro decode per event and miss events no route takes; the
 second decode is the price, paid only with ``[sse]``). The SSE server's
-authorisation sees every event, not the routes' subsets. Event ids are this
-process's publish counter (1, 2, ...): valid while it runs, not across a
-restart (``fastev serve`` derives restart-proof ids from Kafka offsets). With
+authorisation sees every event, not the routes' subsets. Event ids are opaque
+positions in this process's publish sequence: valid while it runs; after a
+restart an old id gets EVENT_LOSS and the new window (the old events are gone
+with the process; ``fastev serve`` derives restart-proof ids from Kafka offsets). With
 ``[sse]`` the process keeps serving after file/stdin sources end, until
 SIGTERM/SIGINT. An SSE-only config (no Kafka target, no dead-letter topic, no
 Kafka source) uses no Kafka at all: positions are committed once decoded.
@@ -314,7 +315,7 @@ class Pipeline:
         hub = self.hub
         for ev in batch.events:
             try:
-                hub.publish(ev, self._event_id + 1)
+                hub.publish(ev, self._event_id)
             except ValueError:
                 continue  # no kind/path an SSE client could be authorised for: never served
             self._event_id += 1

@@ -15,7 +15,7 @@ server answers 403.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
 from fastev._ref.acl import event_path_key
@@ -34,22 +34,29 @@ class Grant(Protocol):
 
     def covers_filter(self, prefix: str) -> bool: ...
 
+    def key(self) -> Hashable:
+        """Grants with equal keys decide every event identically (the hub checks each key once per event)."""
+
 
 class AclGrant:
     """ACL mode: per-event answers from the identity's compiled view."""
 
-    __slots__ = ("_view", "_allow_paths")
+    __slots__ = ("_view", "_allow_paths", "_principals")
 
     def __init__(self, acl: Acl, result: AuthResult) -> None:
         identity = result.identity
         self._view = acl.view(identity)
-        principals = identity.principals()
+        principals = self._principals = identity.principals()
         self._allow_paths = tuple(sorted({
             p for r in acl.rules if r.effect == "allow" and principals.intersection(r.principals) for p in r.paths
         }))
 
     def allows(self, path: str, kind: str | int) -> bool:
         return self._view.allows(path, kind)
+
+    def key(self) -> tuple[str, frozenset[str]]:
+        """Equal keys decide identically: ACL decisions depend only on the principal set."""
+        return ("acl", self._principals)
 
     def covers_filter(self, prefix: str) -> bool:
         canonical = canonical_path(prefix)
@@ -79,6 +86,9 @@ class ScopeGrant:
         self.prefixes: tuple[str, ...] = tuple(sorted(prefixes))
         # PrefixFilter with no paths means "everything": only build it when something is granted.
         self._filter = PrefixFilter(paths=list(self.prefixes)) if self.prefixes else None
+
+    def key(self) -> tuple[str, tuple[str, ...]]:
+        return ("scopes", self.prefixes)
 
     def allows(self, path: str, kind: str | int) -> bool:
         if self._filter is None or event_path_key(path) is None:

@@ -6,7 +6,9 @@ listen = "127.0.0.1:8787"
 replay = 10000          # replay window, in events
 keepalive_s = 15
 client_queue = 1000     # frames queued per client before OVERFLOW
+coalesce_ms = 10        # collect frames this long before writing: one send(2) per client per flush
 overflow_grace_s = 5    # then a client that still does not read is dropped
+id_key_file = "sse-id.key"  # key of the opaque event ids; created when missing. Servers of one topic share it.
 
 [sse.auth]
 mode = "acl"            # or "scopes" (with scope_base)
@@ -19,6 +21,7 @@ tokens_file = "service-tokens.txt"
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +33,13 @@ from fastev.acl import Acl
 from fastev.sse.auth import Authenticator
 from fastev.sse.authz import authorizer_from_config
 from fastev.sse.hub import EventHub
+from fastev.sse.ids import EventIds, load_or_create_key
 from fastev.sse.server import make_app
 
 __all__ = ("SseConfig", "build")
 
-SSE_KEYS = frozenset({"listen", "replay", "keepalive_s", "client_queue", "overflow_grace_s", "auth"})
+SSE_KEYS = frozenset({"listen", "replay", "keepalive_s", "client_queue", "overflow_grace_s", "id_key_file",
+                      "coalesce_ms", "auth"})
 
 
 def _number(section: Mapping[str, Any], key: str, default: float, minimum: float, integer: bool) -> Any:
@@ -53,6 +58,13 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _key_file(section: Mapping[str, Any]) -> str | None:
+    value = section.get("id_key_file")
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError("sse.id_key_file must be a file name")
+    return value
+
+
 @dataclass(frozen=True)
 class SseConfig:
     host: str = "127.0.0.1"
@@ -62,6 +74,8 @@ class SseConfig:
     client_queue: int = 1_000
     overflow_grace_s: float = 5
     auth: Mapping[str, Any] = field(default_factory=dict)
+    id_key_file: str | None = None
+    coalesce_ms: float = 10
 
     @classmethod
     def from_dict(cls, section: Mapping[str, Any]) -> SseConfig:
@@ -75,12 +89,31 @@ class SseConfig:
         return cls(host, port, _number(section, "replay", 10_000, 0, True),
                    float(_number(section, "keepalive_s", 15, 0.01, False)),
                    _number(section, "client_queue", 1_000, 1, True),
-                   float(_number(section, "overflow_grace_s", 5, 0, False)), dict(auth))
+                   float(_number(section, "overflow_grace_s", 5, 0, False)), dict(auth), _key_file(section),
+                   float(_number(section, "coalesce_ms", 10, 0, False)))
 
 
-def build(cfg: SseConfig, acl: Acl | None, base_dir: str | Path | None = None) -> tuple[EventHub, web.Application]:
-    """The hub the pipeline publishes to, and the app serving it (run it with fastev.sse.server.start)."""
-    hub = EventHub(replay=cfg.replay, client_queue=cfg.client_queue)
+def event_ids(cfg: SseConfig, stream: str, base_dir: str | Path | None = None) -> EventIds:
+    """The id codec of ``stream``: keyed by ``sse.id_key_file`` (relative to ``base_dir``), else a key of
+    this process only (ids then do not survive a restart)."""
+    if cfg.id_key_file is None:
+        return EventIds(None, stream)
+    path = Path(cfg.id_key_file)
+    if base_dir is not None and not path.is_absolute():
+        path = Path(base_dir) / path
+    return EventIds(load_or_create_key(path), stream)
+
+
+def build(cfg: SseConfig, acl: Acl | None, base_dir: str | Path | None = None,
+          stream: str | None = None) -> tuple[EventHub, web.Application]:
+    """The hub the pipeline publishes to, and the app serving it (run it with fastev.sse.server.start).
+
+    ``stream`` names what positions refer to (a topic for ``fastev serve``); None: this process's own
+    sequence, so ids of another process are never mistaken for positions of this one.
+    """
+    ids = event_ids(cfg, stream if stream is not None else f"process:{uuid.uuid4()}", base_dir)
+    hub = EventHub(replay=cfg.replay, client_queue=cfg.client_queue, ids=ids, keepalive_s=cfg.keepalive_s,
+                   coalesce_s=cfg.coalesce_ms / 1e3)
     authenticator = Authenticator.from_config(cfg.auth, base_dir)
     authorizer = authorizer_from_config(cfg.auth, acl)
     app = make_app(hub, authenticator, authorizer, keepalive_s=cfg.keepalive_s,

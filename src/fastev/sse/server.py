@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -18,13 +18,21 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from fastev._ref.paths import canonical_path
 from fastev.event import KINDS
 from fastev.sse.auth import Authenticator, AuthError, AuthResult
-from fastev.sse.hub import EventHub, Filters, Subscription
+from fastev.sse.hub import EventHub, Filters, http_chunk
 
 __all__ = ("make_app", "start", "HUB", "STATS")
 
 HUB: web.AppKey[EventHub] = web.AppKey("fastev_sse_hub", EventHub)
 STATS: web.AppKey[dict[str, int]] = web.AppKey("fastev_sse_stats", dict)
 _KINDS = frozenset(KINDS)
+LAG_SERIES = 20
+
+
+def _label(auth: AuthResult) -> str:
+    identity = auth.identity
+    if identity.user is not None:
+        return identity.user
+    return f"uid:{identity.uid}" if identity.uid is not None else "-"
 
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -54,6 +62,18 @@ class _Collector:
                                   value=self.stats["auth_failures"])
         yield GaugeMetricFamily("fastev_sse_client_lag_max", "largest number of frames queued for one client",
                                 value=self.hub.max_lag())
+        yield GaugeMetricFamily("fastev_sse_subscriber_groups", "distinct grant+filter groups (checks per event)",
+                                value=self.hub.groups)
+        # Per-client lag for the most lagging clients only: one series per connection would be unbounded.
+        frames = GaugeMetricFamily("fastev_sse_client_lag_frames", f"frames queued for a client (the "
+                                   f"{LAG_SERIES} most lagging)", labels=["client", "identity"])
+        buffered = GaugeMetricFamily("fastev_sse_client_lag_bytes", f"bytes in a client's socket buffer (the "
+                                     f"{LAG_SERIES} most lagging)", labels=["client", "identity"])
+        for sub in self.hub.most_lagging(LAG_SERIES):
+            frames.add_metric([str(sub.serial), sub.label], sub.lag())
+            buffered.add_metric([str(sub.serial), sub.label], sub.buffered())
+        yield frames
+        yield buffered
 
 
 def make_app(
@@ -70,6 +90,7 @@ def make_app(
     app = web.Application()
     stats = {"connected": 0, "auth_failures": 0}
     app[HUB] = hub
+    hub.keepalive_s = keepalive_s
     app[STATS] = stats
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_Collector(hub, stats))
@@ -99,13 +120,10 @@ def make_app(
         if any(not grant.covers_filter(p) for p in paths):
             return _json_error(403, "path filter outside the token's grants")
 
-        last: int | str | None = None
+        last: str | None = None
         raw_last = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
         if raw_last:
-            try:
-                last = int(raw_last.strip())
-            except ValueError:
-                return _json_error(400, "Last-Event-ID must be an integer event id")
+            last = raw_last.strip()  # opaque; an id the hub cannot read gets EVENT_LOSS, then the window
         elif request.query.get("from") == "earliest":
             last = "earliest"
         elif request.query.get("from") not in (None, "", "now"):
@@ -114,28 +132,34 @@ def make_app(
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
         })
+        if request.version >= HttpVersion11:
+            response.enable_chunked_encoding()  # explicit: the hub frames its writes as chunks itself
         # Subscribe first: "now" (and the replay snapshot) is when the request was accepted.
-        sub = hub.subscribe(grant, Filters(paths, kinds), last)  # type: ignore[arg-type]
+        sub = hub.subscribe(grant, Filters(paths, kinds), last, label=_label(auth))
         stats["connected"] += 1
-        transport = request.transport
-
-        def on_overflow() -> None:
-            # The writer may be stuck on a full socket: give it a grace period, then drop the connection.
-            if transport is not None:
-                asyncio.get_running_loop().call_later(overflow_grace_s, _abort, transport)
-
-        sub.on_overflow = on_overflow
         try:
+            if auth.expires_at is not None and auth.expires_at <= clock():
+                return response  # expired between authentication and now: nothing to stream
             await response.prepare(request)
-            await _pump(response, sub, hub, auth.expires_at, keepalive_s, clock)
+            await response.write(b": connected\n\n")  # sends the headers; from here frames go to the socket
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return response
+            loop = asyncio.get_running_loop()
+            expires = None if auth.expires_at is None else loop.time() + (auth.expires_at - clock())
+            hub.attach(sub, _TransportSink(transport, response.chunked), expires)
+            assert sub.done is not None
+            await sub.done
         except ConnectionError:
-            pass  # the client went away (or was cut off after an overflow)
+            pass  # the client went away
         finally:
             hub.unsubscribe(sub)
             stats["connected"] -= 1
             if sub.overflowed:
-                # Close instead of keep-alive; the abort timer still fires if the client never drains.
+                # Close instead of keep-alive; drop the connection if the client does not drain in time.
                 response.force_close()
+                if request.transport is not None:
+                    asyncio.get_running_loop().call_later(overflow_grace_s, _abort, request.transport)
         return response
 
     async def on_shutdown(app: web.Application) -> None:
@@ -161,33 +185,33 @@ def make_app(
     return app
 
 
+class _TransportSink:
+    """The hub writes a client's frames straight to its socket, framed as HTTP/1.1 chunks when chunked.
+
+    aiohttp's StreamResponse.write is a coroutine per write; the hub writes once per client per flush from
+    a plain callback instead. The headers and the first chunk went through aiohttp; its final zero-length
+    chunk is written by aiohttp when the handler returns.
+    """
+
+    __slots__ = ("transport", "chunked", "raw_write")
+
+    def __init__(self, transport: asyncio.Transport, chunked: bool) -> None:
+        self.transport, self.chunked = transport, chunked
+        self.raw_write = transport.write
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(http_chunk(data) if self.chunked else data)
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def closing(self) -> bool:
+        return self.transport.is_closing()
+
+
 def _abort(transport: asyncio.BaseTransport) -> None:
     if not transport.is_closing():
         transport.abort()  # type: ignore[attr-defined]
-
-
-async def _pump(response: web.StreamResponse, sub: Subscription, hub: EventHub, expires_at: float | None,
-                keepalive_s: float, clock: Callable[[], float]) -> None:
-    await response.write(b": connected\n\n")
-    while True:
-        timeout = keepalive_s
-        if expires_at is not None:
-            left = expires_at - clock()
-            if left <= 0:
-                await response.write(b": token expired\n\n")
-                return
-            timeout = min(timeout, left)
-        try:
-            frame = await sub.next(timeout)
-        except EOFError:
-            return
-        if frame is None:
-            if expires_at is None or expires_at - clock() > 0:
-                await response.write(b": keepalive\n\n")
-            continue
-        await response.write(frame)
-        if frame[:3] == b"id:":
-            hub.frames_sent += 1
 
 
 async def start(app: web.Application, host: str = "127.0.0.1", port: int = 8787) -> tuple[web.AppRunner, int]:
