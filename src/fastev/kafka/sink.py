@@ -18,6 +18,11 @@ commit a source position only after everything derived from it is acknowledged
   (auto-creation is off by default) and any failed delivery raise
   ``DeliveryError`` from the next ``send``/``poll``/``flush``; the caller must
   not commit.
+- Native backend: ``KafkaSink(...)`` gives a ``NativeKafkaSink`` when
+  ``fastev._core.kproducer`` loaded (not under FASTEV_NO_EXTENSIONS=1) and the
+  config holds no Python callbacks. It drives librdkafka from C (headers
+  included, delivery reports counted per token in C) with the same API and
+  accounting; this confluent-kafka class stays the reference.
 
 The CloudEvents binary-mode headers are built from the first fields of the Avro
 payload with a tiny reader (id, source, kind, raw_type, time_us are the first
@@ -27,18 +32,21 @@ never decodes the event.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from .. import _native
 from ..avro import SCHEMA_FINGERPRINT_BYTES
 from ..errors import ConfigError, DecodeError, DeliveryError
 from ..event import DECODER_NAMES, KINDS
 
 __all__ = (
-    "KafkaSink", "CloudEventHeaders", "read_event_head", "rfc3339_us",
+    "KafkaSink", "NativeKafkaSink", "IMPLEMENTATION", "CloudEventHeaders", "CloudEventHeaderList",
+    "read_event_head", "rfc3339_us",
     "dead_letter_message", "DEFAULT_PRODUCER_CONFIG", "SCHEMA_FINGERPRINT_HEX",
 )
 
@@ -69,16 +77,55 @@ _PERMANENT = frozenset({
     KafkaError.RECORD_LIST_TOO_LARGE, KafkaError._FATAL,
 })
 _BACKPRESSURE_POLL_S = 0.05
+_UNKNOWN_TOPIC = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
+
+
+def _load_kproducer() -> Any:
+    """fastev._core.kproducer, or None (FASTEV_NO_EXTENSIONS=1, or it failed: recorded)."""
+    if not _native.use_native():
+        return None
+    try:
+        return importlib.import_module("fastev._core.kproducer")
+    except ImportError as exc:
+        _native.record_import_error(exc, "kproducer")
+        return None
+
+
+_kproducer = _load_kproducer()
+IMPLEMENTATION = "native" if _kproducer is not None else "reference"
+
+
+def _checked_config(producer_config: dict[str, Any]) -> dict[str, Any]:
+    conf = {**DEFAULT_PRODUCER_CONFIG, **producer_config}
+    if "bootstrap.servers" not in conf and "metadata.broker.list" not in conf:
+        raise ConfigError("kafka producer: bootstrap.servers is required")
+    if str(conf["enable.idempotence"]).lower() not in ("true", "1"):
+        raise ConfigError("kafka producer: enable.idempotence must stay true (at-least-once, ordered)")
+    if str(conf["acks"]).lower() not in ("all", "-1"):
+        raise ConfigError("kafka producer: acks must be 'all' (required by idempotence)")
+    return conf
+
+
+def _fatal_error(reason: str, name: str) -> DeliveryError:
+    return DeliveryError(f"fatal producer error: {reason} ({name}); nothing after the last "
+                         "acknowledged message may be committed")
+
+
+def _failure_text(bootstrap: str, topic: str, code: int, reason: str, name: str) -> str:
+    if code in _UNKNOWN_TOPIC:
+        return f"topic {topic!r} does not exist on {bootstrap} (delivery failed: {reason})"
+    return f"delivery to topic {topic!r} failed: {reason} ({name})"
 
 
 class _Token:
     """Delivery accounting for one caller token; also the delivery callback of its messages."""
 
-    __slots__ = ("token", "pending", "sealed", "error", "sink")
+    __slots__ = ("token", "pending", "sealed", "error", "sink", "slot")
 
-    def __init__(self, sink: KafkaSink, token: Hashable) -> None:
+    def __init__(self, sink: KafkaSink, token: Hashable, slot: int = -1) -> None:
         self.sink = sink
         self.token = token
+        self.slot = slot  # native backend: where C counts this token's delivery reports
         self.pending = 0
         self.sealed = False
         self.error: DeliveryError | None = None
@@ -100,36 +147,48 @@ class _Token:
 
 
 class KafkaSink:
-    """Idempotent, acks=all producer with per-token delivery accounting."""
+    """Idempotent, acks=all producer with per-token delivery accounting.
+
+    ``native``: None picks the native backend when it can (see the module doc), False
+    forces this confluent-kafka reference, True requires the native one.
+    """
+
+    def __new__(cls, producer_config: dict[str, Any], *, native: bool | None = None, **_: Any) -> KafkaSink:
+        impl = cls
+        if cls is KafkaSink and native is not False:
+            # Python callables in the config (error_cb, logger, stats_cb, ...) need confluent-kafka.
+            scalar = all(isinstance(v, str | int | float) for v in producer_config.values())
+            if _kproducer is not None and scalar:
+                impl = NativeKafkaSink
+            elif native:
+                why = "fastev._core.kproducer is not loaded" if scalar else "the config holds Python callbacks"
+                raise ConfigError(f"KafkaSink(native=True): {why}")
+        return object.__new__(impl)
 
     def __init__(self, producer_config: dict[str, Any], *, on_delivery: DeliveryCallback | None = None,
-                 strict: bool = True, metadata_timeout: float = 10.0) -> None:
-        conf = {**DEFAULT_PRODUCER_CONFIG, **producer_config}
-        if "bootstrap.servers" not in conf and "metadata.broker.list" not in conf:
-            raise ConfigError("kafka producer: bootstrap.servers is required")
-        if str(conf["enable.idempotence"]).lower() not in ("true", "1"):
-            raise ConfigError("kafka producer: enable.idempotence must stay true (at-least-once, ordered)")
-        if str(conf["acks"]).lower() not in ("all", "-1"):
-            raise ConfigError("kafka producer: acks must be 'all' (required by idempotence)")
+                 strict: bool = True, metadata_timeout: float = 10.0, native: bool | None = None) -> None:
+        conf = _checked_config(producer_config)
         user_error_cb = conf.pop("error_cb", None)
 
         def error_cb(err: KafkaError) -> None:
             if err.fatal():
-                self._raise_later(DeliveryError(f"fatal producer error: {err.str()} "
-                                                f"({err.name()}); nothing after the last "
-                                                "acknowledged message may be committed"))
+                self._raise_later(_fatal_error(err.str(), err.name()))
             if user_error_cb is not None:
                 user_error_cb(err)
 
         conf["error_cb"] = error_cb
+        self._init_state(conf, on_delivery, strict, metadata_timeout)
+        self._producer: Any = Producer(conf)
+        self._has_batch = hasattr(self._producer, "produce_batch")
+
+    def _init_state(self, conf: dict[str, Any], on_delivery: DeliveryCallback | None, strict: bool,
+                    metadata_timeout: float) -> None:
         self.config = conf
         self.bootstrap = str(conf.get("bootstrap.servers", conf.get("metadata.broker.list")))
         self.auto_create = str(conf["allow.auto.create.topics"]).lower() in ("true", "1")
         self.strict = strict
         self.metadata_timeout = metadata_timeout
         self.on_delivery = on_delivery
-        self._producer = Producer(conf)
-        self._has_batch = hasattr(self._producer, "produce_batch")
         self._tokens: dict[Hashable, _Token] = {}
         self._known_topics: set[str] = set()
         self._error: DeliveryError | None = None
@@ -160,28 +219,34 @@ class KafkaSink:
             raise ValueError(f"send: {len(headers_list)} header lists for {n} payloads")
         if tokens is not None and len(tokens) != n:
             raise ValueError(f"send: {len(tokens)} tokens for {n} payloads")
-        callbacks = self._callbacks(n, tokens, token)
+        self._queue(topic, payloads, keys, headers_list, tokens, token)
+        self._check()
+        return n
+
+    def _queue(self, topic: str, payloads: Sequence[bytes], keys: Sequence[Any] | None,
+               headers_list: Sequence[list[Header] | None] | None, tokens: Sequence[Hashable] | None,
+               token: Hashable) -> None:
+        callbacks = self._callbacks(len(payloads), tokens, token)
         if headers_list is None and self._has_batch:
             self._send_batch(topic, payloads, keys, callbacks)
         else:
             self._send_each(topic, payloads, keys, headers_list, callbacks)
-        self._check()
-        return n
+
+    def _resolve(self, tokens: Sequence[Hashable]) -> list[_Token]:
+        """One _Token per message, every one resolved (a sealed one raises) before anything
+        is counted or queued: all or nothing."""
+        out = []
+        prev: Hashable = object()
+        cur: _Token | None = None
+        for tok in tokens:
+            if cur is None or tok != prev:
+                cur = self._token(tok)
+                prev = tok
+            out.append(cur)
+        return out
 
     def _callbacks(self, n: int, tokens: Sequence[Hashable] | None, token: Hashable) -> list[_Token]:
-        # Resolve every token first (a sealed one raises), then count: all or nothing.
-        if tokens is None:
-            one = self._token(token)
-            out = [one] * n
-        else:
-            out = []
-            prev: Hashable = object()
-            cur: _Token | None = None
-            for tok in tokens:
-                if cur is None or tok != prev:
-                    cur = self._token(tok)
-                    prev = tok
-                out.append(cur)
+        out = self._resolve(tokens) if tokens is not None else [self._token(token)] * n
         for t in out:
             t.pending += 1
         self.in_flight += n
@@ -190,10 +255,13 @@ class KafkaSink:
     def _token(self, token: Hashable) -> _Token:
         t = self._tokens.get(token)
         if t is None:
-            t = self._tokens[token] = _Token(self, token)
+            t = self._tokens[token] = self._new_token(token)
         elif t.sealed:
             raise DeliveryError(f"token {token!r} was sealed; no more messages may be sent for it")
         return t
+
+    def _new_token(self, token: Hashable) -> _Token:
+        return _Token(self, token)
 
     def _send_each(self, topic: str, payloads: Sequence[bytes], keys: Sequence[Any] | None,
                    headers_list: Sequence[list[Header] | None] | None, callbacks: list[_Token]) -> None:
@@ -264,21 +332,26 @@ class KafkaSink:
 
     def ensure_topic(self, topic: str) -> None:
         """Fail fast, with a clear error, when ``topic`` does not exist and auto-creation is off."""
+        err = self._topic_error(topic)
+        if err is None or err in _UNKNOWN_TOPIC:
+            hint = ("create it first, or set allow.auto.create.topics=true in the producer config"
+                    if not self.auto_create else "the broker did not auto-create it")
+            raise DeliveryError(f"topic {topic!r} does not exist on {self.bootstrap}: {hint}")
+        if err == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            raise DeliveryError(f"topic {topic!r}: not authorized to produce")
+        self._known_topics.add(topic)
+
+    def _topic_error(self, topic: str) -> int | None:
+        """The broker's error code for ``topic`` (0: fine), None when it did not list it."""
         try:
             md = self._producer.list_topics(topic, timeout=self.metadata_timeout)
         except KafkaException as exc:
             raise DeliveryError(f"cannot reach the Kafka cluster at {self.bootstrap} to look up topic "
                                 f"{topic!r}: {exc.args[0]}") from None
         t = md.topics.get(topic)
-        err = t.error if t is not None else None
-        if t is None or (err is not None and err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART,
-                                                            KafkaError._UNKNOWN_TOPIC)):
-            hint = ("create it first, or set allow.auto.create.topics=true in the producer config"
-                    if not self.auto_create else "the broker did not auto-create it")
-            raise DeliveryError(f"topic {topic!r} does not exist on {self.bootstrap}: {hint}")
-        if err is not None and err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
-            raise DeliveryError(f"topic {topic!r}: not authorized to produce")
-        self._known_topics.add(topic)
+        if t is None:
+            return None
+        return 0 if t.error is None else int(t.error.code())
 
     # -- delivery accounting ------------------------------------------------------------------
     def seal(self, *tokens: Hashable) -> None:
@@ -290,12 +363,15 @@ class KafkaSink:
         for token in tokens:
             t = self._tokens.get(token)
             if t is None:
-                t = self._tokens[token] = _Token(self, token)
+                t = self._tokens[token] = self._new_token(token)
             if t.sealed:
                 continue
             t.sealed = True
-            if t.pending == 0:
+            if self._nothing_pending(t):
                 self._complete(t)
+
+    def _nothing_pending(self, t: _Token) -> bool:
+        return t.pending == 0
 
     def pending(self, token: Hashable) -> int:
         """Messages of ``token`` still waiting for a delivery report (0 when unknown or done)."""
@@ -313,11 +389,7 @@ class KafkaSink:
 
     def _delivery_failure(self, err: KafkaError, msg: Any) -> DeliveryError:
         topic = msg.topic() if msg is not None else "?"
-        if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
-            text = f"topic {topic!r} does not exist on {self.bootstrap} (delivery failed: {err.str()})"
-        else:
-            text = f"delivery to topic {topic!r} failed: {err.str()} ({err.name()})"
-        error = DeliveryError(text)
+        error = DeliveryError(_failure_text(self.bootstrap, topic, err.code(), err.str(), err.name()))
         if self.strict or err.fatal() or err.code() in _PERMANENT:
             self._raise_later(error)
         return error
@@ -385,6 +457,112 @@ class KafkaSink:
             self.close()
         else:
             self.closed = True
+
+
+def _librdkafka_value(value: Any) -> str:
+    # What confluent-kafka hands rd_kafka_conf_set: bools as true/false, numbers as text.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class NativeKafkaSink(KafkaSink):
+    """KafkaSink on ``fastev._core.kproducer``: same API, accounting and errors, produced from C.
+
+    A token's messages are counted in C under its slot; ``_check`` (run after every
+    producer call, as in the reference) syncs the counters and reports, once per sealed
+    token whose messages all have delivery reports, through the shared ``_complete``.
+    """
+
+    def __init__(self, producer_config: dict[str, Any], *, on_delivery: DeliveryCallback | None = None,
+                 strict: bool = True, metadata_timeout: float = 10.0, native: bool | None = None) -> None:
+        conf = _checked_config(producer_config)
+        self._init_state(conf, on_delivery, strict, metadata_timeout)
+        self._by_slot: dict[int, _Token] = {}
+        self._producer = _kproducer.Producer({k: _librdkafka_value(v) for k, v in conf.items()},
+                                             strict, tuple(_PERMANENT))
+
+    def _queue(self, topic: str, payloads: Sequence[bytes], keys: Sequence[Any] | None,
+               headers_list: Sequence[list[Header] | None] | None, tokens: Sequence[Hashable] | None,
+               token: Hashable) -> None:
+        slots: int | list[int]
+        slots = self._token(token).slot if tokens is None else [t.slot for t in self._resolve(tokens)]
+        ce = subjects = None
+        if isinstance(headers_list, CloudEventHeaderList):  # build them in C, from payload and path
+            spec = headers_list.ce
+            if spec.native_spec is None:
+                spec.native_spec = _kproducer.CloudEvents(spec.source_uris, spec.types, spec.start,
+                                                          [spec.content_type, spec.fingerprint])
+            ce, subjects = spec.native_spec, headers_list.batch.paths(headers_list.route)
+        n, done = len(payloads), 0
+        while True:
+            done = self._producer.produce(topic, payloads, keys, headers_list, slots, done, ce, subjects)
+            if done == n:
+                return
+            code = self._producer.last_error
+            self._collect()
+            if code == _kproducer.BAD_EVENT:
+                raise ValueError(f"send: payload {done} is not an Avro StorageEvent; its CloudEvents "
+                                 "headers cannot be read from it")
+            if code != _kproducer.QUEUE_FULL:
+                raise self._queue_error(topic, code, len(payloads[done] or b""))
+            self._wait_for_room()
+
+    def _queue_error(self, topic: str, code: int, size: int) -> DeliveryError:
+        if code == KafkaError.MSG_SIZE_TOO_LARGE:
+            return DeliveryError(f"topic {topic!r}: a {size}-byte message exceeds message.max.bytes "
+                                 f"({self.config.get('message.max.bytes', 1000000)})")
+        return DeliveryError(f"topic {topic!r}: cannot queue message: {_kproducer.err2str(code)} "
+                             f"({_kproducer.err2name(code)})")
+
+    def _topic_error(self, topic: str) -> int | None:
+        err, topic_err = self._producer.topic_metadata(topic, self.metadata_timeout)
+        if err:
+            raise DeliveryError(f"cannot reach the Kafka cluster at {self.bootstrap} to look up topic "
+                                f"{topic!r}: {_kproducer.err2str(err)} ({_kproducer.err2name(err)})")
+        return None if topic_err is None else int(topic_err)
+
+    def _new_token(self, token: Hashable) -> _Token:
+        t = _Token(self, token, self._producer.new_slot())
+        self._by_slot[t.slot] = t
+        return t
+
+    def _nothing_pending(self, t: _Token) -> bool:
+        return bool(self._producer.seal(t.slot))
+
+    def pending(self, token: Hashable) -> int:
+        t = self._tokens.get(token)
+        return int(self._producer.pending(t.slot)) if t is not None else 0
+
+    def _complete(self, t: _Token) -> None:
+        del self._by_slot[t.slot]
+        self._producer.free_slot(t.slot)
+        super()._complete(t)
+
+    def _failure(self, code: int, topic: str) -> DeliveryError:
+        return DeliveryError(_failure_text(self.bootstrap, topic, code, _kproducer.err2str(code),
+                                           _kproducer.err2name(code)))
+
+    def _check(self) -> None:
+        self._collect()
+        super()._check()
+
+    def _collect(self) -> None:
+        p = self._producer
+        self.in_flight, self.delivered, self.failed = p.in_flight, p.delivered, p.failed
+        news = p.collect()  # None unless a token completed or something failed: the common case
+        if news is not None:
+            fatal, failure, done = news
+            if fatal is not None:
+                self._raise_later(_fatal_error(fatal[1], _kproducer.err2name(fatal[0])))
+            if failure is not None:  # the first failure the reference would raise (strict/permanent)
+                self._raise_later(self._failure(*failure))
+            for slot in done:
+                t = self._by_slot[slot]
+                first = p.slot_error(slot)
+                if first is not None:
+                    t.error = self._failure(*first)
+                self._complete(t)
 
 
 # -- CloudEvents binary mode (https://github.com/cloudevents/spec kafka-protocol-binding.md §3.2) --
@@ -492,7 +670,7 @@ class CloudEventHeaders:
     pass ``source_uri`` to name the emitting site/system instead.
     """
 
-    __slots__ = ("source_uris", "types", "start", "content_type", "fingerprint")
+    __slots__ = ("source_uris", "types", "start", "content_type", "fingerprint", "native_spec")
 
     def __init__(self, source_uri: str | None = None, *, framing: str = "avro",
                  type_prefix: str = "org.fastev.storage.") -> None:
@@ -503,6 +681,7 @@ class CloudEventHeaders:
         self.start = 5 if framing == "confluent" else 0
         self.content_type: Header = ("content-type", "application/avro")
         self.fingerprint: Header = ("fastev_schema_fingerprint", SCHEMA_FINGERPRINT_HEX)
+        self.native_spec: Any = None  # kproducer.CloudEvents, made by the first NativeKafkaSink use
 
     def __call__(self, payload: bytes, path: str | None = None) -> list[Header]:
         event_id, source, kind, _raw_type, time_us = read_event_head(payload, self.start)
@@ -517,7 +696,11 @@ class CloudEventHeaders:
     def many(self, payloads: Sequence[bytes], paths: Sequence[str]) -> list[list[Header]]:
         return [self(p, path) for p, path in zip(payloads, paths, strict=True)]
 
-    def for_route(self, batch: Any, route: str) -> list[list[Header]]:
+    def for_route(self, batch: Any, route: str) -> CloudEventHeaderList:
+        """The headers of every message of a RouteBatch route, built when first read."""
+        return CloudEventHeaderList(self, batch, route)
+
+    def build_route(self, batch: Any, route: str) -> list[list[Header]]:
         """The headers of every message of a RouteBatch route; native when the codec is."""
         native = getattr(batch, "ce_headers", None)
         if native is not None:
@@ -525,6 +708,43 @@ class CloudEventHeaders:
                                                  [self.content_type, self.fingerprint])
             return headers
         return self.many(batch.payloads(route), batch.paths(route))
+
+
+class CloudEventHeaderList(Sequence[list[Header]]):
+    """A route's CloudEvents headers, one list per message, built on first read.
+
+    Header lists cost more Python objects than the message itself; NativeKafkaSink never
+    builds them: it writes the same headers in C from each payload and path while producing.
+    Anyone else reading it (the reference sink, tests) gets ``build_route``'s lists.
+    """
+
+    __slots__ = ("ce", "batch", "route", "_items")
+
+    def __init__(self, ce: CloudEventHeaders, batch: Any, route: str) -> None:
+        self.ce = ce
+        self.batch = batch
+        self.route = route
+        self._items: list[list[Header]] | None = None
+
+    def items(self) -> list[list[Header]]:
+        if self._items is None:
+            self._items = self.ce.build_route(self.batch, self.route)
+        return self._items
+
+    def __len__(self) -> int:
+        return int(self.batch.count(self.route))
+
+    @overload
+    def __getitem__(self, i: int) -> list[Header]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[list[Header]]: ...
+    def __getitem__(self, i: int | slice) -> list[Header] | list[list[Header]]:
+        return self.items()[i]
+
+    def __eq__(self, other: object) -> bool:
+        return self.items() == (other.items() if isinstance(other, CloudEventHeaderList) else other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 
