@@ -380,12 +380,16 @@ def _bottleneck(rounds: list[dict[str, Any]], coalesce_ms: float) -> str:
             continue
         side = []
         if fe.get("server_cpu_us_per_write"):
-            side.append(f"server core {fe['server_cpu_fraction']:.0%} busy for {fe['socket_writes_per_s']:,.0f} socket "
-                        f"writes/s = {fe['server_cpu_us_per_write']:.1f} us of server CPU per write (one write per "
-                        f"client per flush, each a send(2); a py-spy profile of this round puts ~87% of the server's "
-                        f"CPU inside write(2): loopback TCP send, which also does the receiver's side, is the limit, "
-                        f"not the hub (publish {fe['publish_ms_per_event']:.2f} ms/event for {fe['connected']:,} "
-                        f"clients in {COMMUNITIES} grant groups))")
+            cost = (f"{fe['socket_writes_per_s']:,.0f} socket writes/s = {fe['server_cpu_us_per_write']:.1f} us of "
+                    f"server CPU per write (one write per client per flush, each a send(2))")
+            if fe["server_cpu_fraction"] > 0.8:
+                side.append(f"server core {fe['server_cpu_fraction']:.0%} busy for {cost}; a py-spy profile of this "
+                            f"round puts ~87% of the server's CPU inside write(2): loopback TCP send, which also does "
+                            f"the receiver's side, is the limit, not the hub (publish "
+                            f"{fe['publish_ms_per_event']:.2f} ms/event for {fe['connected']:,} clients in "
+                            f"{COMMUNITIES} grant groups)")
+            else:
+                side.append(f"no saturation: server core {fe['server_cpu_fraction']:.0%} busy for {cost}")
         if fe.get("p99_ms", 0) > 100:
             side.append(f"p99 {fe['p99_ms']:.0f} ms > 100 ms: each flush writes to every client that has frames "
                         f"({coalesce_ms:g} ms coalescing, then writes/flush x us/write), and 20 frames/s "
@@ -395,7 +399,7 @@ def _bottleneck(rounds: list[dict[str, Any]], coalesce_ms: float) -> str:
         if "frames_per_s" in peer:
             side.append(f"peer: {peer['frames_per_s']:,.0f} frames/s, p99 {peer.get('p99_ms', float('nan')):.0f} ms, "
                         f"server CPU {peer['server_cpu_fraction']:.0%}")
-        if len(side) == (1 if "frames_per_s" in peer else 0):
+        if not side or len(side) == (1 if "frames_per_s" in peer else 0):
             side.insert(0, "no saturation: offered load delivered")
         notes.append(f"{r['clients']:,} clients: " + "; ".join(side))
     return " | ".join(notes)
