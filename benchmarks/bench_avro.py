@@ -12,6 +12,7 @@ import fastavro
 import pytest
 
 from fastev._ref import avro as reference
+from fastev.bench.records import sample_transfer_event
 from fastev.event import schema
 
 try:
@@ -19,33 +20,7 @@ try:
 except ImportError:  # benchmarks still run the peers
     native = None  # type: ignore[assignment]
 
-EVENT: dict[str, Any] = {
-    "id": "5f0c8a7e2b1d4c3fa9e8d7c6b5a49382",
-    "source": "DCACHE_BILLING",
-    "kind": "DOWNLOAD",
-    "raw_type": "transfer",
-    "time_us": 1753714391869000,
-    "path": "/pnfs/example.org/data/atlas/mc23/EVNT.37712345._000123.pool.root.1",
-    "old_path": None,
-    "is_dir": False,
-    "size": 3_971_234_567,
-    "bytes": 3_971_234_567,
-    "duration_ms": 12_345,
-    "status": 0,
-    "status_msg": None,
-    "file_id": "0000A1B2C3D4E5F60718293A4B5C6D7E8F90",
-    "user": "atlprd",
-    "uid": 41000,
-    "gid": 1307,
-    "groups": ["/atlas/Role=production", "/atlas"],
-    "client": "192.0.2.10",
-    "protocol": "Xrootd-5.0",
-    "system": "pool-d01-r1@pool-d01Domain",
-    "storage_class": "atlas:MC@osm",
-    "attrs": {"session": "door:Xrootd-dcache-door@xrootd-Domain:AAYpIq8E1hg",
-              "initiator": "door:Xrootd-dcache-door@xrootd-Domain:1753714379534-12345",
-              "transferTag": "", "cellType": "pool"},
-}
+EVENT: dict[str, Any] = sample_transfer_event()
 SYNC = bytes(16)
 BLOCK = 1000
 

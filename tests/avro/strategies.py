@@ -5,6 +5,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from fastev.bench.records import sample_transfer_event as transfer_event  # noqa: F401 - re-exported
 from fastev.event import FIELDS, KINDS, SOURCES
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -54,34 +55,3 @@ def events(time_us: st.SearchStrategy[int] = longs) -> st.SearchStrategy[dict[st
         "attrs": st.dictionaries(texts, texts, max_size=40),
     })
     return d.map(lambda e: {name: e[name] for name in FIELDS})
-
-
-def transfer_event() -> dict[str, Any]:
-    """A dCache transfer, shaped like FORMATS.md §3.1 output."""
-    return {
-        "id": "5f0c8a7e2b1d4c3fa9e8d7c6b5a49382",
-        "source": "DCACHE_BILLING",
-        "kind": "DOWNLOAD",
-        "raw_type": "transfer",
-        "time_us": 1753714391869000,
-        "path": "/pnfs/example.org/data/atlas/mc23/EVNT.37712345._000123.pool.root.1",
-        "old_path": None,
-        "is_dir": False,
-        "size": 3_971_234_567,
-        "bytes": 3_971_234_567,
-        "duration_ms": 12_345,
-        "status": 0,
-        "status_msg": None,
-        "file_id": "0000A1B2C3D4E5F60718293A4B5C6D7E8F90",
-        "user": "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=atlprd/CN=123456/CN=Robot: ATLAS Production",
-        "uid": 41000,
-        "gid": 1307,
-        "groups": ["/atlas/Role=production", "/atlas"],
-        "client": "192.0.2.10",
-        "protocol": "Xrootd-5.0",
-        "system": "pool-d01-r1@pool-d01Domain",
-        "storage_class": "atlas:MC@osm",
-        "attrs": {"session": "door:Xrootd-dcache-door@xrootd-Domain:AAYpIq8E1hg",
-                  "initiator": "door:Xrootd-dcache-door@xrootd-Domain:1753714379534-12345",
-                  "transferTag": "", "cellType": "pool"},
-    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from typing import Any
 
 VOS = ("atlas", "cms", "photon", "dune", "belle", "lofar")
 PROTOCOLS = (("Xrootd", 5, 0), ("Https", 1, 1), ("NFS4", 4, 1), ("GFtp", 2, 0))
@@ -159,3 +160,34 @@ def stream(kind: str, n: int, seed: int = 7) -> bytes:
     """The records as one input stream (JSON lines, or SSE text)."""
     recs = generate(kind, n, seed)
     return b"".join(recs) if kind == "dcache-inotify" else b"\n".join(recs) + b"\n"
+
+
+def sample_transfer_event() -> dict[str, Any]:
+    """One decoded dCache transfer (FORMATS.md §3.1 output): the event of the encoding tests and benchmarks."""
+    return {
+        "id": "5f0c8a7e2b1d4c3fa9e8d7c6b5a49382",
+        "source": "DCACHE_BILLING",
+        "kind": "DOWNLOAD",
+        "raw_type": "transfer",
+        "time_us": 1753714391869000,
+        "path": "/pnfs/example.org/data/atlas/mc23/EVNT.37712345._000123.pool.root.1",
+        "old_path": None,
+        "is_dir": False,
+        "size": 3_971_234_567,
+        "bytes": 3_971_234_567,
+        "duration_ms": 12_345,
+        "status": 0,
+        "status_msg": None,
+        "file_id": "0000A1B2C3D4E5F60718293A4B5C6D7E8F90",
+        "user": "/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=atlprd/CN=123456/CN=Robot: ATLAS Production",
+        "uid": 41000,
+        "gid": 1307,
+        "groups": ["/atlas/Role=production", "/atlas"],
+        "client": "192.0.2.10",
+        "protocol": "Xrootd-5.0",
+        "system": "pool-d01-r1@pool-d01Domain",
+        "storage_class": "atlas:MC@osm",
+        "attrs": {"session": "door:Xrootd-dcache-door@xrootd-Domain:AAYpIq8E1hg",
+                  "initiator": "door:Xrootd-dcache-door@xrootd-Domain:1753714379534-12345",
+                  "transferTag": "", "cellType": "pool"},
+    }
