@@ -883,18 +883,24 @@ cdef class Decoder:
         else:
             rc = decode_gpfs_watch(c)
         if rc:
-            if rc == R_SKIP:
-                self.n_skipped += 1
+            if self._not_an_event(rc):
                 return 0
-            if rc == R_LOSS:
-                self.n_loss += 1
-                return 0
-            if rc == R_NOMEM:
-                raise MemoryError()
             return self._reject_c(data, n, index, offset, line, DECODER_NAMES[src], rc,
                                   SLOT_NAMES[src][c.err_field])
         make_event_id(c.ev.id, src, data, n, 0)
         return self._pair_add(index)
+
+    cdef int _not_an_event(self, int rc) except -1:
+        """1 for a decoder outcome that is counted, not rejected (skip, loss); 0 for a reject reason."""
+        if rc == R_SKIP:
+            self.n_skipped += 1
+            return 1
+        if rc == R_LOSS:
+            self.n_loss += 1
+            return 1
+        if rc == R_NOMEM:
+            raise MemoryError()
+        return 0
 
     cdef int _s3(self, const unsigned char* data, Py_ssize_t n, int64_t index, int64_t offset,
                  int64_t line) except -1:
@@ -991,14 +997,8 @@ cdef class Decoder:
         rc = self._decode_inotify(frame.id if frame.id else None)
         if rc:
             self.hold = None
-            if rc == R_SKIP:
-                self.n_skipped += 1
+            if self._not_an_event(rc):
                 return 0
-            if rc == R_LOSS:
-                self.n_loss += 1
-                return 0
-            if rc == R_NOMEM:
-                raise MemoryError()
             return self._reject(raw, index, offset, line, "dcache-inotify", rc, INOTIFY_SLOTS[c.err_field])
         make_event_id(c.ev.id, S_DCACHE_INOTIFY, <const unsigned char*>PyBytes_AS_STRING(raw),
                       PyBytes_GET_SIZE(raw), 0)
