@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -65,10 +66,38 @@ class FileCheckpoints:
 
     Keyed by the absolute path; the inode and the size at checkpoint time guard
     against a replaced or truncated file (then reading starts again from 0).
+
+    ``commit`` writes a released position at most every ``interval_s`` per file
+    (each write is two fsyncs, a few ms here, and a fast run releases hundreds
+    of positions per second); the newest one waits for the next commit or for
+    ``flush()``, and the end of a file is written at once. A position is never
+    written before it is released, so a crash costs at most ``interval_s`` more
+    duplicates, never a loss.
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, interval_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.dir = state_dir / "files"
+        self.interval_s, self._clock = interval_s, clock
+        self._written: dict[Path, float] = {}  # when each file's checkpoint was last written
+        self._due: dict[Path, tuple[os.stat_result, int]] = {}  # newest released position not yet written
+
+    def commit(self, path: Path, st: os.stat_result, offset: int) -> None:
+        """A released position: written now when the interval is up or the file is done, else by ``flush``."""
+        now = self._clock()
+        if offset >= st.st_size or now - self._written.get(path, -self.interval_s) >= self.interval_s:
+            self._due.pop(path, None)
+            self.save(path, st, offset)
+            self._written[path] = now
+        else:
+            self._due[path] = (st, offset)
+
+    def flush(self) -> None:
+        """Write every position still waiting (end of a run, shutdown)."""
+        due, self._due = self._due, {}
+        for path, (st, offset) in due.items():
+            self.save(path, st, offset)
+            self._written[path] = self._clock()
 
     def _file(self, path: Path) -> Path:
         digest = hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:24]

@@ -30,6 +30,7 @@ topic = "rejected"
 listen = "127.0.0.1:9464"
 [state]
 dir = "state"                            # file checkpoints; default "<config stem>.state" beside it
+checkpoint_interval_s = 0.5              # write a file's checkpoint at most this often (and at its end)
 [sse]                                    # optional: serve the events over SSE (fastev.sse.config)
 listen = "127.0.0.1:8787"
 [sse.auth]
@@ -60,6 +61,7 @@ __all__ = ("PipelineConfig", "SourceConfig", "RouteTarget", "load_config", "pars
 SOURCE_TYPES = ("file", "stdin", "kafka")
 # Formats whose decoder holds IN_MOVED_FROM records back for pairing (README "Moves").
 PAIRING_FORMATS = frozenset({"gpfs-watch", "dcache-inotify", "auto"})
+CHECKPOINT_INTERVAL_S = 0.5
 TOP_KEYS = frozenset({"kafka", "source", "acl", "route", "dead_letter", "metrics", "state", "sse"})
 KAFKA_KEYS = frozenset({"bootstrap_servers", "producer", "consumer", "partitions"})
 SOURCE_KEYS = frozenset({"name", "type", "format", "paths", "topics", "group", "inotify_watches",
@@ -118,6 +120,7 @@ class PipelineConfig:
     state_dir: Path
     partitions: int = 1               # embedded broker only: partitions of the topics it creates
     sse: SseConfig | None = None      # [sse]: serve the decoded events over SSE too
+    checkpoint_interval_s: float = 0.5  # [state]: a file checkpoint is written at most this often
 
     @property
     def needs_kafka(self) -> bool:
@@ -234,14 +237,17 @@ def parse_config(doc: dict[str, Any], path: Path) -> PipelineConfig:
     listen = _listen(metrics["listen"], f"{name}: metrics.listen") if "listen" in metrics else None
 
     state = _table(doc, "state", name)
-    _unknown(state, frozenset({"dir"}), f"{name}: state")
+    _unknown(state, frozenset({"dir", "checkpoint_interval_s"}), f"{name}: state")
     state_dir = (base / _str(state["dir"], f"{name}: state.dir")) if "dir" in state \
         else base / f"{path.stem}.state"
+    interval = state.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 <= interval <= 3600:
+        raise ConfigError(f"{name}: state.checkpoint_interval_s must be a number of seconds in 0..3600")
 
     return PipelineConfig(path=path.resolve(), bootstrap_servers=bootstrap, producer=producer,
                           consumer=consumer, sources=sources, routes=routes, targets=targets,
                           dead_letter_topic=dead_topic, metrics_listen=listen, state_dir=state_dir.resolve(),
-                          partitions=partitions, sse=sse)
+                          partitions=partitions, sse=sse, checkpoint_interval_s=float(interval))
 
 
 def _sse(doc: dict[str, Any], name: str) -> SseConfig | None:

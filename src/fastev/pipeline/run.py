@@ -156,7 +156,7 @@ class Pipeline:
         self._event_id = 0
         if config.sse is not None:
             self._build_sse()
-        self.checkpoints = FileCheckpoints(config.state_dir)
+        self.checkpoints = FileCheckpoints(config.state_dir, config.checkpoint_interval_s)
         self.stats = {s.name: SourceStats() for s in config.sources}
         self.routes_delivered = {t.name: 0 for t in config.targets}
         self.dead_delivered = 0
@@ -428,6 +428,7 @@ class Pipeline:
             await self._drain()
             if self._failure is not None:
                 raise self._failure
+            self.checkpoints.flush()  # before serving SSE on: the sources' final positions are on disk
             if self.hub is not None and not self.stop.is_set():
                 print("fastev run: sources done; still serving SSE until SIGTERM/SIGINT", file=self.log, flush=True)
                 await self.stop.wait()
@@ -437,6 +438,9 @@ class Pipeline:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            # Positions released (everything before them acknowledged) but held back by the checkpoint
+            # interval: write them, also after a failure (they stay valid; later ones were never released).
+            self.checkpoints.flush()
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
             if self._progress is not None:

@@ -201,7 +201,7 @@ class FileSource:
                 print(f"fastev run: {path}: resuming at byte {start} (checkpoint)", file=sys.stderr)
 
             def commit(positions: list[Any], path: Path = path, st: os.stat_result = st) -> None:
-                self.checkpoints.save(path, st, positions[-1])
+                self.checkpoints.commit(path, st, positions[-1])
 
             stream = Stream(self.config, str(path), commit, base_offset=start)
             with open(path, "rb") as f:  # noqa: ASYNC230 - reads go through a worker thread
