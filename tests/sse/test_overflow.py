@@ -106,6 +106,23 @@ def test_hub_overflow_never_blocks_publish_and_drops_only_the_full_queue() -> No
     run(main())
 
 
+def test_overflow_before_the_stream_started_still_sends_overflow() -> None:
+    class All:
+        def allows(self, path: str, kind: str) -> bool:
+            return True
+
+    async def main() -> None:
+        hub = EventHub(replay=0, client_queue=2)
+        sub = hub.subscribe(All())
+        for i in range(5):  # the response headers are not out yet: frames wait, then overflow
+            hub.publish(event(f"/x/{i}"), i)
+            await asyncio.sleep(0)
+        sink = MemorySink()
+        hub.attach(sub, sink)
+        assert sub.overflowed and sink.frames() == [OVERFLOW_FRAME] and hub.clients == 0
+    run(main())
+
+
 def test_hub_groups_identical_grants_and_coalesces_writes() -> None:
     """Subscribers with equal grant keys share one check per event; a flush writes each socket once."""
     checks = []

@@ -454,6 +454,8 @@ class EventHub:
         sub.sink = sink
         sub.last_write = self._now()
         if sub.ended:
+            if sub.overflowed:  # it overflowed before its headers were out: it still learns why
+                sink.write(OVERFLOW_FRAME)
             return
         if expires_at is not None:
             loop = asyncio.get_running_loop()
