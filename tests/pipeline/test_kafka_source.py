@@ -87,6 +87,7 @@ def test_kill_and_restart_on_the_same_group(broker: Any, new_topic: Any, consume
         return set(ids) <= set(seen) or second.poll() is not None
 
     wait_for(all_arrived, 90, "every event on the output topic", step=0.5)
+    assert second.poll() is None, second.communicate()[1]  # still running (a Kafka source runs until SIGTERM)
     # The first run may have put everything on the topic before it was killed; the second run's own
     # deliveries (the uncommitted tail, after the dead member's session expires and the group rebalances)
     # are what makes the route's counter appear.
