@@ -46,6 +46,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/fastev bench codec --out bench-results
 	$(VENV)/bin/fastev bench pipeline --out bench-results
+	$(VENV)/bin/fastev bench sse --out bench-results
 	$(VENV)/bin/fastev bench memory --gb 2 --out bench-results
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-json=bench-results/pytest-benchmark-$$(hostname).json -q
 
