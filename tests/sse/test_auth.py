@@ -202,3 +202,30 @@ def test_bad_config_is_refused(pem_file: Path, tmp_path: Path) -> None:
     (tmp_path / "t").write_text("nothex user:x\n")
     with pytest.raises(ValueError):
         Authenticator.from_config({"tokens_file": str(tmp_path / "t")})
+
+
+def test_metrics_need_a_reader_token_when_readers_are_configured(tmp_path: Path) -> None:
+    """/metrics counts all events: with sse.metrics_readers only those principals read it (else: loopback)."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{token_hash('prom-token')} user:prometheus\n{token_hash('alice-token')} user:alice\n")
+    auth = Authenticator.from_config({"tokens_file": str(tokens)})
+    hub = EventHub(replay=10)
+
+    async def main() -> list[int]:
+        statuses = []
+        async with serving(hub, auth, ScopeAuthorizer("/"), metrics_readers=["user:prometheus"]) as srv:
+            for token in (None, "alice-token", "prom-token"):
+                resp = await srv.get("/metrics", token)
+                statuses.append(resp.status)
+                if resp.status == 200:
+                    assert "fastev_sse_clients_connected" in await resp.text()
+                elif resp.status == 401:
+                    assert "WWW-Authenticate" in resp.headers
+                resp.release()
+        async with serving(hub, auth, ScopeAuthorizer("/")) as srv:  # no readers: loopback peers only
+            resp = await srv.get("/metrics")
+            statuses.append(resp.status)
+            resp.release()
+        return statuses
+
+    assert run(main()) == [401, 403, 200, 200]

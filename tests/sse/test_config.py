@@ -63,6 +63,10 @@ audience = "{AUDIENCE}"
     ({"client_queue": 0, "auth": {}}, "client_queue"),
     ({"keepalive_s": "15", "auth": {}}, "keepalive_s"),
     ({"bogus": 1, "auth": {}}, "unknown"),
+    ({"metrics_readers": "user:prometheus", "auth": {}}, "metrics_readers"),
+    ({"metrics_readers": ["prometheus"], "auth": {}}, "metrics_readers"),
+    ({"coalesce_ms": -1, "auth": {}}, "coalesce_ms"),
+    ({"id_key_file": "", "auth": {}}, "id_key_file"),
 ])
 def test_bad_sections_are_refused(section: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):

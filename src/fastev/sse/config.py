@@ -7,6 +7,7 @@ replay = 10000          # replay window, in events
 keepalive_s = 15
 client_queue = 1000     # frames queued per client before OVERFLOW
 coalesce_ms = 10        # collect frames this long before writing: one send(2) per client per flush
+metrics_readers = ["user:prometheus"]  # /metrics needs a token of one of these; unset: loopback peers only
 overflow_grace_s = 5    # then a client that still does not read is dropped
 id_key_file = "sse-id.key"  # key of the opaque event ids; created when missing. Servers of one topic share it.
 
@@ -39,7 +40,7 @@ from fastev.sse.server import make_app
 __all__ = ("SseConfig", "build")
 
 SSE_KEYS = frozenset({"listen", "replay", "keepalive_s", "client_queue", "overflow_grace_s", "id_key_file",
-                      "coalesce_ms", "auth"})
+                      "coalesce_ms", "metrics_readers", "auth"})
 
 
 def _number(section: Mapping[str, Any], key: str, default: float, minimum: float, integer: bool) -> Any:
@@ -56,6 +57,15 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"sse.listen must be HOST:PORT, not {text!r}")
     return host.strip("[]"), int(port)
+
+
+def _readers(section: Mapping[str, Any]) -> tuple[str, ...] | None:
+    value = section.get("metrics_readers")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and ":" in v for v in value):
+        raise ValueError('sse.metrics_readers must be a list of principals such as "user:prometheus"')
+    return tuple(value)
 
 
 def _key_file(section: Mapping[str, Any]) -> str | None:
@@ -76,6 +86,7 @@ class SseConfig:
     auth: Mapping[str, Any] = field(default_factory=dict)
     id_key_file: str | None = None
     coalesce_ms: float = 10
+    metrics_readers: tuple[str, ...] | None = None
 
     @classmethod
     def from_dict(cls, section: Mapping[str, Any]) -> SseConfig:
@@ -90,7 +101,7 @@ class SseConfig:
                    float(_number(section, "keepalive_s", 15, 0.01, False)),
                    _number(section, "client_queue", 1_000, 1, True),
                    float(_number(section, "overflow_grace_s", 5, 0, False)), dict(auth), _key_file(section),
-                   float(_number(section, "coalesce_ms", 10, 0, False)))
+                   float(_number(section, "coalesce_ms", 10, 0, False)), _readers(section))
 
 
 def event_ids(cfg: SseConfig, stream: str, base_dir: str | Path | None = None) -> EventIds:
@@ -117,5 +128,5 @@ def build(cfg: SseConfig, acl: Acl | None, base_dir: str | Path | None = None,
     authenticator = Authenticator.from_config(cfg.auth, base_dir)
     authorizer = authorizer_from_config(cfg.auth, acl)
     app = make_app(hub, authenticator, authorizer, keepalive_s=cfg.keepalive_s,
-                   overflow_grace_s=cfg.overflow_grace_s)
+                   overflow_grace_s=cfg.overflow_grace_s, metrics_readers=cfg.metrics_readers)
     return hub, app

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from aiohttp import HttpVersion11, web
@@ -37,6 +38,16 @@ def _label(auth: AuthResult) -> str:
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def _loopback(request: web.Request) -> bool:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    if not peer:
+        return False
+    try:
+        return ipaddress.ip_address(str(peer[0]).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _token(request: web.Request) -> str | None:
@@ -85,8 +96,14 @@ def make_app(
     overflow_grace_s: float = 5,
     realm: str = "fastev",
     clock: Callable[[], float] = time.time,
+    metrics_readers: Collection[str] | None = None,
 ) -> web.Application:
-    """The SSE application. ``authorizer_factory(auth_result)`` returns a Grant (fastev.sse.authz)."""
+    """The SSE application. ``authorizer_factory(auth_result)`` returns a Grant (fastev.sse.authz).
+
+    ``/metrics`` counts every event and names lagging identities, which a reader restricted to a subtree
+    must not learn: with ``metrics_readers`` (principals such as ``user:prometheus``) it needs a token of
+    one of them; without, it answers loopback peers only (a local scraper or sidecar).
+    """
     app = web.Application()
     stats = {"connected": 0, "auth_failures": 0}
     app[HUB] = hub
@@ -98,7 +115,20 @@ def make_app(
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    readers = frozenset(metrics_readers) if metrics_readers is not None else None
+
     async def metrics(request: web.Request) -> web.Response:
+        if readers is None:
+            if not _loopback(request):
+                return _json_error(403, "metrics are served to loopback peers only (see sse.metrics_readers)")
+        else:
+            try:
+                auth = authenticator.authenticate(_token(request))
+            except AuthError as exc:
+                stats["auth_failures"] += 1
+                return _json_error(401, "unauthorized", {"WWW-Authenticate": exc.www_authenticate(realm)})
+            if readers.isdisjoint(auth.identity.principals()):
+                return _json_error(403, "not a metrics reader")
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def events(request: web.Request) -> web.StreamResponse:
