@@ -261,27 +261,14 @@ class Pipeline:
         try:
             errors: list[Any] = []
             for i, (framing, targets) in enumerate(self.framings):
-                tc = self._transcoder(stream, framing)
-                if unit.final:
-                    batch = tc.finish()
-                elif isinstance(unit.data, bytes):
-                    batch = tc.feed(unit.data)
-                else:
-                    batch = tc.feed_records(unit.data, unit.offsets)
+                batch = _feed(self._transcoder(stream, framing), unit)
                 for target in targets:
                     n, _ = self.sender.send(batch, target, token)
                     if n:
                         pending.events[target.name] = pending.events.get(target.name, 0) + n
                 if i == 0:
                     errors = list(batch.errors)
-                    st = batch.stats
-                    stats.records += st.records
-                    stats.decoded += st.decoded
-                    stats.rejected += st.rejected
-                    stats.skipped += st.skipped
-                    stats.loss += st.loss
-                    self.metrics.records_in.labels(name).inc(st.records)
-                    self.metrics.decoded.labels(name).inc(st.decoded)
+                    self._count(name, batch.stats)
                 del batch  # the native codec reuses its buffers for the next feed
             if self.hub is not None:
                 errors = self._publish(unit, errors)
@@ -306,12 +293,7 @@ class Pipeline:
             from ..decoding import Decoder
 
             dec = stream.transcoders[SSE_DECODER] = Decoder(stream.source.format, **stream.source.decoder_options)
-        if unit.final:
-            batch = dec.finish()
-        elif isinstance(unit.data, bytes):
-            batch = dec.feed(unit.data)
-        else:
-            batch = dec.feed_records(unit.data, unit.offsets)
+        batch = _feed(dec, unit)
         hub = self.hub
         for ev in batch.events:
             try:
@@ -321,16 +303,19 @@ class Pipeline:
             self._event_id += 1
         if self.framings:
             return errors
-        st = batch.stats
-        stats = self.stats[stream.source.name]
+        self._count(stream.source.name, batch.stats)
+        return list(batch.errors)
+
+    def _count(self, name: str, st: Any) -> None:
+        """A batch's decode counts, into the source's summary and metrics (once per unit)."""
+        stats = self.stats[name]
         stats.records += st.records
         stats.decoded += st.decoded
         stats.rejected += st.rejected
         stats.skipped += st.skipped
         stats.loss += st.loss
-        self.metrics.records_in.labels(stream.source.name).inc(st.records)
-        self.metrics.decoded.labels(stream.source.name).inc(st.decoded)
-        return list(batch.errors)
+        self.metrics.records_in.labels(name).inc(st.records)
+        self.metrics.decoded.labels(name).inc(st.decoded)
 
     def _dead_letters(self, unit: Unit, errors: list[Any], token: int, pending: _Pending) -> None:
         stream = unit.stream
@@ -458,6 +443,15 @@ class Pipeline:
                 except Exception as exc:  # noqa: BLE001 - closing must not mask the run's result
                     print(f"fastev run: closing source {s.config.name!r}: {exc}", file=self.log)
         self.metrics.close()
+
+
+def _feed(coder: Any, unit: Unit) -> Any:
+    """Feed a unit to a Transcoder or Decoder: its end, a chunk of bytes, or a batch of records."""
+    if unit.final:
+        return coder.finish()
+    if isinstance(unit.data, bytes):
+        return coder.feed(unit.data)
+    return coder.feed_records(unit.data, unit.offsets)
 
 
 def _event_loop_runner() -> Any:

@@ -240,9 +240,6 @@ class EventHub:
             self._lost_upto[partition] = max(self._lost_upto.get(partition, -1), offset - 1)
         self._next[partition] = max(self._next.get(partition, 0), offset)
 
-    def cursor(self) -> dict[int, int]:
-        return dict(self._next)
-
     def id_after(self, offset: int, partition: int = 0) -> str:
         """The id that resumes after ``offset`` of ``partition`` (with the hub's current other partitions):
         in a single-partition stream, the id of the frame at ``offset``."""
