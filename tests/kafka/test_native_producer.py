@@ -20,6 +20,7 @@ from fastev.kafka import sink as sink_module
 
 from ..conftest import SAMPLES
 from .conftest import FILES, SOURCES
+from .test_sink import assert_sent_order_per_key
 
 NO_EXTENSIONS = os.environ.get("FASTEV_NO_EXTENSIONS", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(NO_EXTENSIONS, reason="native extension disabled by FASTEV_NO_EXTENSIONS")
@@ -155,11 +156,7 @@ def test_full_queue_is_backpressure_not_loss(broker: EmbeddedBroker, new_topic: 
     assert sorted(done) == [(i, None) for i in range(30)]
     msgs = consume(topic, expected=n)
     assert Counter(m.value() for m in msgs) == Counter(values)  # none lost, none duplicated
-    by_key: dict[bytes, list[bytes]] = {}
-    for m in sorted(msgs, key=lambda m: (m.partition(), m.offset())):
-        by_key.setdefault(m.key(), []).append(m.value())
-    for vals in by_key.values():
-        assert vals == sorted(vals)
+    assert_sent_order_per_key(msgs)
     assert all(dict(m.headers())["i"] == str(int(m.value()[1:])).encode() for m in msgs)
 
 

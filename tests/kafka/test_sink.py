@@ -111,6 +111,15 @@ def test_tokens_report_once_when_everything_derived_is_acknowledged(
     assert sorted(m.value() for m in consume(a, b, expected=5)) == [b"p0-0", b"p0-1", b"p0-2", b"p1-0", b"p3"]
 
 
+def assert_sent_order_per_key(msgs: list[Any]) -> None:
+    """Values were sent in ascending order: per key (one partition each) the log keeps that order."""
+    by_key: dict[bytes, list[bytes]] = {}
+    for m in sorted(msgs, key=lambda m: (m.partition(), m.offset())):
+        by_key.setdefault(m.key(), []).append(m.value())
+    for vals in by_key.values():
+        assert vals == sorted(vals)
+
+
 @pytest.mark.parametrize("with_headers", [False, True], ids=["produce_batch", "produce"])
 def test_full_queue_is_backpressure_not_loss(broker: EmbeddedBroker, new_topic: Any, consume: Any,
                                              with_headers: bool) -> None:
@@ -127,11 +136,7 @@ def test_full_queue_is_backpressure_not_loss(broker: EmbeddedBroker, new_topic: 
     msgs = consume(topic, expected=n)
     assert Counter(m.value() for m in msgs) == Counter(values)  # none lost, none duplicated
     # per key, send order kept (idempotent producer, one partition per key)
-    by_key: dict[bytes, list[bytes]] = {}
-    for m in sorted(msgs, key=lambda m: (m.partition(), m.offset())):
-        by_key.setdefault(m.key(), []).append(m.value())
-    for vals in by_key.values():
-        assert vals == sorted(vals)
+    assert_sent_order_per_key(msgs)
     if with_headers:
         assert all(headers_of(m)["i"] == str(int(m.value()[1:])) for m in msgs)
 

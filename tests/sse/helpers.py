@@ -71,6 +71,13 @@ def event(path: str, kind: str = "UPLOAD", n: int = 0, pad: int = 0) -> dict[str
     return e
 
 
+class AllowAll:
+    """A grant that allows every event (hub tests that are not about authorisation)."""
+
+    def allows(self, path: str, kind: str) -> bool:
+        return True
+
+
 @dataclass
 class Frame:
     id: int | None  # the position (offset) the opaque id names, when the stream's id codec is known

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastev.sse import EventHub
 from fastev.sse.hub import EVENT_LOSS_FRAME, MemorySink
 from fastev.sse.ids import EventIds, load_or_create_key
-from tests.sse.helpers import claims, event, position, rs256, run, serving
+from tests.sse.helpers import AllowAll, claims, event, position, rs256, run, serving
 from tests.sse.test_delivery import authenticator
 from tests.sse.test_stream import acl_authz
 
@@ -47,10 +47,6 @@ def test_key_file_is_created_private_and_then_shared(tmp_path: Path) -> None:
 def test_foreign_or_forged_last_event_id_gets_event_loss_then_the_window() -> None:
     """A browser reconnecting with an id from a previous process (or a forged one) is told it may have missed
     events and gets the window: a 400 would stop EventSource for good, a guess would be a wrong position."""
-    class All:
-        def allows(self, path: str, kind: str) -> bool:
-            return True
-
     async def main() -> None:
         hub = EventHub(replay=10)
         for i in range(5):
@@ -59,7 +55,7 @@ def test_foreign_or_forged_last_event_id_gets_event_loss_then_the_window() -> No
         previous.publish(event("/x/0"), 0)
         for last in (previous.id_after(0), "forged", hub.id_after(2)):
             sink = MemorySink()
-            sub = hub.subscribe(All(), last_event_id=last)
+            sub = hub.subscribe(AllowAll(), last_event_id=last)
             hub.attach(sub, sink)
             await asyncio_sleep()
             frames = sink.frames()

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastev.acl import Acl
 from fastev.sse import AclAuthorizer, EventHub
 from fastev.sse.hub import OVERFLOW_FRAME, MemorySink
-from tests.sse.helpers import Stream, claims, event, position, rs256, run, serving
+from tests.sse.helpers import AllowAll, Stream, claims, event, position, rs256, run, serving
 from tests.sse.test_delivery import ACL_TEXT, authenticator
 
 PAD = 32 * 1024  # fat events fill the stalled client's socket buffers quickly
@@ -77,10 +77,6 @@ def test_stalled_client_gets_overflow_and_others_keep_every_frame(pem_file: Path
 
 
 def test_hub_overflow_never_blocks_publish_and_drops_only_the_full_queue() -> None:
-    class All:
-        def allows(self, path: str, kind: str) -> bool:
-            return True
-
     class Stuck(MemorySink):
         """A socket whose buffer never drains."""
 
@@ -90,7 +86,7 @@ def test_hub_overflow_never_blocks_publish_and_drops_only_the_full_queue() -> No
     async def main() -> None:
         hub = EventHub(replay=4, client_queue=3)
         stuck_sink, reader_sink = Stuck(), MemorySink()
-        stuck, reader = hub.subscribe(All()), hub.subscribe(All())
+        stuck, reader = hub.subscribe(AllowAll()), hub.subscribe(AllowAll())
         hub.attach(stuck, stuck_sink)
         hub.attach(reader, reader_sink)
         for i in range(1, 11):
@@ -107,13 +103,9 @@ def test_hub_overflow_never_blocks_publish_and_drops_only_the_full_queue() -> No
 
 
 def test_overflow_before_the_stream_started_still_sends_overflow() -> None:
-    class All:
-        def allows(self, path: str, kind: str) -> bool:
-            return True
-
     async def main() -> None:
         hub = EventHub(replay=0, client_queue=2)
-        sub = hub.subscribe(All())
+        sub = hub.subscribe(AllowAll())
         for i in range(5):  # the response headers are not out yet: frames wait, then overflow
             hub.publish(event(f"/x/{i}"), i)
             await asyncio.sleep(0)
