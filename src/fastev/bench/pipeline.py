@@ -13,7 +13,8 @@ Measured in one run on one broker (Tansu, memory storage, loopback):
   route's containers, plain and lz4-compressed;
 - read -> delivery-report latency at fixed offered rates (p50/p99/p999), fastev vs the peer.
 Every count is checked by consuming the topic back (Tansu's watermarks are not reliable).
-Throughput rows are the best of ``REPEATS`` runs (in rotating rounds), all written to the row's topic.
+Throughput rows are the best of ``REPEATS`` rounds, each on a fresh broker with the row order
+rotated; every round's messages are counted before its broker stops.
 Each row also records the CPU seconds its best run cost the bench process (the codec and all of
 librdkafka's threads) and the broker process: on two cores, the two together show when the
 machine, not fastev, is the limit.
@@ -279,6 +280,32 @@ def _ceiling_ocf(bootstrap: str, topic: str, containers: list[bytes], compressio
     return time.perf_counter() - t0
 
 
+Row = tuple[str, Callable[[], float]]  # a throughput row: name, run once -> wall seconds
+
+
+def _rows(bs: str, tmp: Path, records: list[bytes], payloads: list[bytes], paths: list[str],
+          containers: list[bytes], batches: list[Any], warm: Any, native: bool) -> list[Row]:
+    """The throughput rows of one round on broker ``bs``."""
+
+    def fastev(topic: str, fmt: str, compression: str = "none") -> Callable[[], float]:
+        return partial(_throughput, partial(_fastev_producer, bs, topic, fmt, tmp, compression), records)
+
+    rows: list[Row] = [
+        ("fastev avro", fastev("t-avro", "avro")),
+        ("fastev ocf", fastev("t-ocf", "ocf")),
+        ("fastev ocf, lz4", fastev("t-ocf-lz4", "ocf", "lz4")),
+        ("peer bridge", partial(_throughput, partial(_PeerBridge, bs, "t-peer"), records)),
+        ("producer only, produce_batch, no headers", partial(_ceiling, bs, "t-ceiling-batch", payloads, paths, False)),
+        ("producer only, produce + CloudEvents headers",
+         partial(_ceiling, bs, "t-ceiling-headers", payloads, paths, True)),
+        ("producer only, ocf containers", partial(_ceiling_ocf, bs, "t-ceiling-ocf", containers, "none")),
+        ("producer only, ocf containers, lz4", partial(_ceiling_ocf, bs, "t-ceiling-ocf-lz4", containers, "lz4"))]
+    if native:
+        rows.append(("producer only, native produce + CloudEvents headers",
+                     partial(_ceiling_native, bs, "t-ceiling-native", batches, warm)))
+    return rows
+
+
 def run(n: int = 200_000, rates: tuple[int, ...] = (10_000, 50_000, 100_000), seconds: float = 3.0,
         out_dir: Path | None = None, repeats: int = REPEATS) -> dict[str, Any]:
     from ..kafka import EmbeddedBroker, consume_all
@@ -302,57 +329,47 @@ def run(n: int = 200_000, rates: tuple[int, ...] = (10_000, 50_000, 100_000), se
     tc_batches = Transcoder("dcache-billing", [RouteSpec("all")])
     warm = tc_batches.feed_records(records[:1])
     batches = [tc_batches.feed_records(records[i:i + BATCH]) for i in range(0, n, BATCH)] if native else []
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmpdir:
+    per_event = ["t-avro", "t-peer", "t-ceiling-batch", "t-ceiling-headers"] + ["t-ceiling-native"] * native
+    per_container = ["t-ocf", "t-ocf-lz4", "t-ceiling-ocf", "t-ceiling-ocf-lz4"]
+    # warm-up messages per run: fastev and the peer send WARMUP records, every ceiling one message
+    warmup_messages = {"t-avro": WARMUP, "t-peer": WARMUP}
+    best: dict[str, tuple[float, float, float]] = {}
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        bs = broker.bootstrap
-        per_event = ["t-avro", "t-peer", "t-ceiling-batch", "t-ceiling-headers"] + ["t-ceiling-native"] * native
-        per_container = ["t-ocf", "t-ocf-lz4", "t-ceiling-ocf", "t-ceiling-ocf-lz4"]
-        broker.create_topics(per_event + per_container + ["t-lat-fastev", "t-lat-peer"], partitions=PARTITIONS)
-
-        def fastev(topic: str, fmt: str, compression: str = "none") -> Callable[[], float]:
-            return partial(_throughput, lambda: _fastev_producer(bs, topic, fmt, tmp, compression), records)
-
-        rows: list[tuple[str, Callable[[], float]]] = [
-            ("fastev avro", fastev("t-avro", "avro")),
-            ("fastev ocf", fastev("t-ocf", "ocf")),
-            ("fastev ocf, lz4", fastev("t-ocf-lz4", "ocf", "lz4")),
-            ("peer bridge", partial(_throughput, lambda: _PeerBridge(bs, "t-peer"), records)),
-            ("producer only, produce_batch, no headers",
-             partial(_ceiling, bs, "t-ceiling-batch", payloads, paths, False)),
-            ("producer only, produce + CloudEvents headers",
-             partial(_ceiling, bs, "t-ceiling-headers", payloads, paths, True)),
-            ("producer only, ocf containers", partial(_ceiling_ocf, bs, "t-ceiling-ocf", containers, "none")),
-            ("producer only, ocf containers, lz4",
-             partial(_ceiling_ocf, bs, "t-ceiling-ocf-lz4", containers, "lz4"))]
-        if native:
-            rows.append(("producer only, native produce + CloudEvents headers",
-                         partial(_ceiling_native, bs, "t-ceiling-native", batches, warm)))
-        best: dict[str, tuple[float, float, float]] = {name: (float("inf"), 0.0, 0.0) for name, _ in rows}
         for r in range(repeats):
-            # Rounds, each starting one row later: Tansu (memory storage) slows as it fills up,
-            # so no row may always run last.
-            for name, measure in rows[r % len(rows):] + rows[:r % len(rows)]:
-                best[name] = min(best[name], _with_cpu(measure, broker.pid))
+            # A fresh broker per round: Tansu's memory storage slows as it fills, so every round
+            # starts equal; within a round each row runs once, the order rotating by one per round.
+            with EmbeddedBroker() as broker:
+                bs = broker.bootstrap
+                broker.create_topics(per_event + per_container, partitions=PARTITIONS)
+                rows = _rows(bs, tmp, records, payloads, paths, containers, batches, warm, native)
+                assert broker.pid is not None
+                for name, measure in rows[r % len(rows):] + rows[:r % len(rows)]:
+                    best[name] = min(best.get(name, (float("inf"), 0.0, 0.0)), _with_cpu(measure, broker.pid))
+                for t in per_event:
+                    got = consume_all(bs, [t], expected=n + warmup_messages.get(t, 1), idle_timeout=3)
+                    counts[t] = counts.get(t, 0) + len(got)
+                for t in per_container:
+                    got = consume_all(bs, [t], expected=len(containers) + 1, idle_timeout=3)
+                    key = f"{t} (events in containers)"
+                    counts[key] = counts.get(key, 0) + sum(_ocf_count(m) for m in got)
         thr: dict[str, Any] = {}
         for name, (dt, own_cpu, broker_cpu) in best.items():
             thr[name] = {"seconds": dt, "events_per_s": n / dt, "cpu_s_bench_process": own_cpu,
                          "cpu_s_broker": broker_cpu, "cores_busy": (own_cpu + broker_cpu) / dt}
             if not name.startswith("producer only"):
                 thr[name]["mb_per_s"] = size / dt / 1e6
-        # warm-up messages per run: fastev and the peer send WARMUP records, every ceiling one message
-        warmup_messages = {"t-avro": WARMUP, "t-peer": WARMUP}
-        counts = {t: len(consume_all(bs, [t], expected=repeats * (n + warmup_messages.get(t, 1)), idle_timeout=3))
-                  for t in per_event}
-        for t in per_container:
-            messages = consume_all(bs, [t], expected=repeats * (len(containers) + 1), idle_timeout=3)
-            counts[f"{t} (events in containers)"] = sum(_ocf_count(m) for m in messages)
         report["throughput"] = thr
         report["delivered"] = counts
         lat: dict[str, list[dict[str, Any]]] = {"fastev avro": [], "peer bridge": []}
-        for rate in rates:
-            lat["fastev avro"].append(_latency(lambda: _fastev_producer(bs, "t-lat-fastev", "avro", tmp),
-                                               records, rate, seconds))
-            lat["peer bridge"].append(_latency(lambda: _PeerBridge(bs, "t-lat-peer"), records, rate, seconds))
+        with EmbeddedBroker() as broker:
+            bs = broker.bootstrap
+            broker.create_topics(["t-lat-fastev", "t-lat-peer"], partitions=PARTITIONS)
+            for rate in rates:
+                lat["fastev avro"].append(_latency(partial(_fastev_producer, bs, "t-lat-fastev", "avro", tmp),
+                                                   records, rate, seconds))
+                lat["peer bridge"].append(_latency(partial(_PeerBridge, bs, "t-lat-peer"), records, rate, seconds))
         report["latency"] = lat
     report["speedup_avro_vs_peer"] = thr["fastev avro"]["events_per_s"] / thr["peer bridge"]["events_per_s"]
     if out_dir is not None:
@@ -387,8 +404,8 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{fe.get('p999_ms', 0):.1f} | {peer.get('p50_ms', 0):.1f} / {peer.get('p99_ms', 0):.1f} / "
                      f"{peer.get('p999_ms', 0):.1f} |")
     repeats = report.get("repeats", 1)
-    lines += ["", f"Delivered (consumed back; each throughput row ran {repeats} time(s) into its topic, "
-              f"the best run is shown; fastev and peer runs include {WARMUP} warm-up records each, "
+    lines += ["", f"Delivered (consumed back; each throughput row ran {repeats} time(s), once per round on a "
+              f"fresh broker, the best run is shown; fastev and peer runs include {WARMUP} warm-up records each, "
               "a producer-only run one warm-up message): "
               + ", ".join(f"{k}: {v:,}" for k, v in report["delivered"].items())]
     return "\n".join(lines) + "\n"
