@@ -93,39 +93,6 @@ def test_same_messages_keys_headers_and_accounting_as_the_reference(
     assert seen[True] == seen[False]
 
 
-def test_token_accounting_matches_the_reference(broker: EmbeddedBroker, new_topic: Any, consume: Any) -> None:
-    for native in BACKENDS:
-        a, b = new_topic(), new_topic()
-        done: list[tuple[Any, Any]] = []
-        sink = make_sink(broker, native, on_delivery=lambda t, e, done=done: done.append((t, e)))
-        sink.send(a, [b"p0-0", b"p0-1", b"p1-0"], tokens=[("f", 0), ("f", 0), ("f", 1)])
-        sink.send(b, [b"p0-2"], [None], [[("h", b"1")]], token=("f", 0))
-        assert (sink.pending(("f", 0)), sink.pending(("f", 1)), sink.pending("unknown")) == (3, 1, 0)
-        sink.flush(10)
-        assert done == [] and sink.pending(("f", 0)) == 0
-        sink.seal(("f", 0), ("f", 1), ("f", 2))
-        assert sorted(done) == [(("f", 0), None), (("f", 1), None), (("f", 2), None)]
-        done.clear()
-        sink.send(a, [b"p3"], token=("f", 3))
-        sink.seal(("f", 3))
-        assert done == []
-        with pytest.raises(DeliveryError, match="sealed"):
-            sink.send(a, [b"late"], token=("f", 3))
-        with pytest.raises(DeliveryError, match="sealed"):  # all or nothing: nothing queued
-            sink.send(a, [b"new", b"late"], tokens=[("f", 4), ("f", 3)])
-        assert sink.pending(("f", 4)) == 0
-        sink.flush(10)
-        assert done == [(("f", 3), None)]
-        # a completed token is forgotten; using it again starts a new account
-        sink.send(a, [b"again"], token=("f", 0))
-        sink.seal(("f", 0), ("f", 4))
-        sink.flush(10)
-        assert done[1:] == [(("f", 4), None), (("f", 0), None)]
-        assert sink.in_flight == 0 and sink.delivered == 6
-        assert sorted(m.value() for m in consume(a, b, expected=6)) == [
-            b"again", b"p0-0", b"p0-1", b"p0-2", b"p1-0", b"p3"]
-
-
 def test_many_tokens_reuse_slots(broker: EmbeddedBroker, new_topic: Any, consume: Any) -> None:
     topic = new_topic(partitions=2)
     done: list[Any] = []

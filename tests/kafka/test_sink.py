@@ -22,7 +22,12 @@ from fastev.kafka import (
     rfc3339_us,
 )
 
+from ..conftest import NATIVE_EXPECTED
 from .conftest import FILES, SOURCES, read_avro
+
+# The confluent-kafka reference always; the native produce path unless FASTEV_NO_EXTENSIONS=1.
+BACKENDS = [False, True] if NATIVE_EXPECTED else [False]
+BACKEND_IDS = ["reference", "native"][:len(BACKENDS)]
 
 NOW_US = 1_770_800_000_123_456  # ingest time for dCache inotify events, which carry none
 
@@ -86,17 +91,19 @@ def test_avro_route_messages_arrive_with_keys_and_cloudevents_headers(
         assert len({p for p, _ in places}) == 1, path
 
 
+@pytest.mark.parametrize("native", BACKENDS, ids=BACKEND_IDS)
 def test_tokens_report_once_when_everything_derived_is_acknowledged(
-        broker: EmbeddedBroker, new_topic: Any, consume: Any) -> None:
+        broker: EmbeddedBroker, new_topic: Any, consume: Any, native: bool) -> None:
     a, b = new_topic(), new_topic()
     done: list[tuple[Any, Any]] = []
-    sink = KafkaSink({"bootstrap.servers": broker.bootstrap}, on_delivery=lambda t, e: done.append((t, e)))
+    sink = KafkaSink({"bootstrap.servers": broker.bootstrap}, native=native,
+                     on_delivery=lambda t, e: done.append((t, e)))
     # position 0 -> 2 messages on a, 1 on b; position 1 -> 1 on a; position 2 -> nothing (all rejected)
     sink.send(a, [b"p0-0", b"p0-1", b"p1-0"], tokens=[("f", 0), ("f", 0), ("f", 1)])
     sink.send(b, [b"p0-2"], [None], [[("h", b"1")]], token=("f", 0))
-    assert sink.pending(("f", 0)) == 3
+    assert (sink.pending(("f", 0)), sink.pending(("f", 1)), sink.pending("unknown")) == (3, 1, 0)
     sink.flush(10)
-    assert done == []  # nothing is complete before it is sealed
+    assert done == [] and sink.pending(("f", 0)) == 0  # nothing is complete before it is sealed
     sink.seal(("f", 0), ("f", 1), ("f", 2))
     assert sorted(done) == [(("f", 0), None), (("f", 1), None), (("f", 2), None)]
     done.clear()
@@ -105,10 +112,19 @@ def test_tokens_report_once_when_everything_derived_is_acknowledged(
     assert done == []  # sealed, but its message has no delivery report yet
     with pytest.raises(DeliveryError, match="sealed"):
         sink.send(a, [b"late"], token=("f", 3))
+    with pytest.raises(DeliveryError, match="sealed"):  # all or nothing: nothing queued
+        sink.send(a, [b"new", b"late"], tokens=[("f", 4), ("f", 3)])
+    assert sink.pending(("f", 4)) == 0
     sink.flush(10)
     assert done == [(("f", 3), None)]
-    assert sink.in_flight == 0 and sink.delivered == 5
-    assert sorted(m.value() for m in consume(a, b, expected=5)) == [b"p0-0", b"p0-1", b"p0-2", b"p1-0", b"p3"]
+    # a completed token is forgotten; using it again starts a new account
+    sink.send(a, [b"again"], token=("f", 0))
+    sink.seal(("f", 0), ("f", 4))
+    sink.flush(10)
+    assert done[1:] == [(("f", 4), None), (("f", 0), None)]
+    assert sink.in_flight == 0 and sink.delivered == 6
+    assert sorted(m.value() for m in consume(a, b, expected=6)) == [
+        b"again", b"p0-0", b"p0-1", b"p0-2", b"p1-0", b"p3"]
 
 
 def assert_sent_order_per_key(msgs: list[Any]) -> None:
