@@ -386,6 +386,22 @@ def _ocf_count(message: Any) -> int:
     return sum(1 for _ in fastavro.reader(io.BytesIO(value)))
 
 
+def _limits(report: dict[str, Any]) -> list[str]:
+    """Each fastev row against the producer-only ceiling of the same messages, from the same run."""
+    thr = report["throughput"]
+    pairs = [("fastev avro", "producer only, native produce + CloudEvents headers"),
+             ("fastev ocf", "producer only, ocf containers"),
+             ("fastev ocf, lz4", "producer only, ocf containers, lz4")]
+    lines = []
+    for row, ceiling in pairs:
+        if row in thr and ceiling in thr:
+            c = thr[ceiling]
+            lines.append(f"- {row}: {thr[row]['events_per_s'] / c['events_per_s']:.0%} of '{ceiling}' "
+                         f"({c['events_per_s']:,.0f}/s, which alone keeps {c.get('cores_busy', 0):.2f} of "
+                         f"{report.get('cores', '?')} cores busy)")
+    return ["", "Against the ceilings:", *lines] if lines else []
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# fastev pipeline benchmark ({report['host']}, {report['time']})", "",
              f"{report['records']:,} dCache transfer records ({report['bytes'] / 1e6:.0f} MB) -> {report['broker']}, "
@@ -397,7 +413,7 @@ def markdown(report: dict[str, Any]) -> str:
     for name, row in report["throughput"].items():
         lines.append(f"| {name} | {row['events_per_s']:,.0f} | {row.get('cpu_s_bench_process', 0):.2f} | "
                      f"{row.get('cpu_s_broker', 0):.2f} | {row.get('cores_busy', 0):.2f} |")
-    lines += ["", f"fastev avro vs the peer bridge: **{report['speedup_avro_vs_peer']:.1f}x**.", "",
+    lines += ["", f"fastev avro vs the peer bridge: **{report['speedup_avro_vs_peer']:.1f}x**.", *_limits(report), "",
               "| offered events/s | fastev p50 / p99 / p999 ms | peer p50 / p99 / p999 ms |", "|---:|---|---|"]
     for fe, peer in zip(report["latency"]["fastev avro"], report["latency"]["peer bridge"], strict=True):
         lines.append(f"| {fe['offered_per_s']:,} | {fe.get('p50_ms', 0):.1f} / {fe.get('p99_ms', 0):.1f} / "
