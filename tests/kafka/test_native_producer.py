@@ -38,9 +38,9 @@ def make_sink(broker: EmbeddedBroker, native: bool, **kw: Any) -> KafkaSink:
 def arrived(msgs: list[Any]) -> Counter[tuple[Any, ...]]:
     """What a consumer sees, backend-independent: (partition, key, value, headers).
 
-    Messages without a key (or with an empty one) go to a random partition (librdkafka's
-    consistent_random partitioner), so their partition is not compared."""
-    return Counter((m.partition() if m.key() else None, m.key(), m.value(), tuple(m.headers() or ()))
+    Messages without a key go to a random partition (murmur2_random hashes every other key,
+    the empty one too), so only their partition is not compared."""
+    return Counter((None if m.key() is None else m.partition(), m.key(), m.value(), tuple(m.headers() or ()))
                    for m in msgs)
 
 

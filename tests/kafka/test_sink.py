@@ -86,9 +86,35 @@ def test_avro_route_messages_arrive_with_keys_and_cloudevents_headers(
             expected["ce_subject"] = want["path"]
         assert h == expected
         per_partition_order.setdefault(want["path"], []).append((m.partition(), m.offset()))
-    # key = path: all events of one file in one partition, in send order
+    # key = path: all events of one file in one partition, in send order; the partition is the one
+    # the Java client picks for that key (path-less events too: the empty key is hashed, not random)
     for path, places in per_partition_order.items():
-        assert len({p for p, _ in places}) == 1, path
+        assert {p for p, _ in places} == {java_partition(path.encode(), 3)}, path
+
+
+def java_partition(key: bytes, partitions: int) -> int:
+    """The Java producer's partition for a non-null key: Kafka's Utils.murmur2, made positive."""
+    m, h = 0x5BD1E995, (0x9747B28C ^ len(key)) & 0xFFFFFFFF
+    whole = len(key) & ~3
+    for i in range(0, whole, 4):
+        k = (int.from_bytes(key[i:i + 4], "little") * m) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = key[whole:]
+    if tail:
+        h = ((h ^ int.from_bytes(tail, "little")) * m) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def test_java_partition_follows_kafka_murmur2_vectors() -> None:
+    # Kafka's UtilsTest.testMurmur2 (signed ints); made positive, modulo 2**31 is the hash itself.
+    vectors = {b"21": -973932308, b"foobar": -790332482, b"a-little-bit-long-string": -985981536,
+               b"a-little-bit-longer-string": -1486304829, b"abc": 479470107,
+               b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971}
+    for key, signed in vectors.items():
+        assert java_partition(key, 2**31) == signed & 0x7FFFFFFF, key
 
 
 @pytest.mark.parametrize("native", BACKENDS, ids=BACKEND_IDS)

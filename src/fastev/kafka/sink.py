@@ -67,6 +67,10 @@ DEFAULT_PRODUCER_CONFIG: dict[str, Any] = {
     "queue.buffering.max.messages": 500000,
     "queue.buffering.max.kbytes": 1048576,
     "allow.auto.create.topics": False,
+    # The Java client's partitioner: Kafka Streams and Java producers keyed by path land on the
+    # same partitions, and an empty key (an event without a path) is hashed like any other key;
+    # librdkafka's default (consistent_random) spreads empty keys at random.
+    "partitioner": "murmur2_random",
     "log_level": 4,
 }
 # Errors after which retrying the same message cannot succeed.
