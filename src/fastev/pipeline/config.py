@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..kafka.delivery import DEFAULT_OCF_EVENTS
 from ..kafka.producer import ROUTE_FORMATS, ROUTE_KEYS
 from ..routes import RoutesConfig, RouteSpec, parse_routes, read_toml
 
@@ -67,7 +68,6 @@ KAFKA_KEYS = frozenset({"bootstrap_servers", "producer", "consumer", "partitions
 SOURCE_KEYS = frozenset({"name", "type", "format", "paths", "topics", "group", "inotify_watches",
                          "pairing_window", "max_record_bytes"})
 PIPELINE_ROUTE_KEYS = ("schema_id", "ocf_events")  # route keys the pipeline reads beyond routes.py's
-DEFAULT_OCF_EVENTS = 1000
 MAX_SCHEMA_ID = (1 << 31) - 1
 
 
