@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-_candidates = [Path(os.environ["FASTEV_SAMPLES"])] if os.environ.get("FASTEV_SAMPLES") else []
-_candidates += [REPO.parent / "shared" / "samples", REPO / "tests" / "data" / "samples"]
-SAMPLES = next((p for p in _candidates if (p / "dcache-billing.jsonl").exists()), _candidates[-1])
+# The repository's own samples (docs/formats.md shapes); FASTEV_SAMPLES points elsewhere on purpose only.
+SAMPLES = Path(os.environ.get("FASTEV_SAMPLES") or REPO / "tests" / "data" / "samples")
 NATIVE_EXPECTED = os.environ.get("FASTEV_NO_EXTENSIONS", "") in ("", "0")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Stable reason codes for rejected records (FORMATS.md §4). The native core and
+# Stable reason codes for rejected records (docs/formats.md §4). The native core and
 # the pure-Python reference report exactly these codes, in the same precedence:
 # too-large > invalid-utf8 > invalid-json|too-deep (whichever comes first in the
 # text) > not-an-object > duplicate-key > field checks in the decoder's order.

@@ -1,4 +1,4 @@
-"""The normalised event (FORMATS.md §1) as plain Python objects for API users.
+"""The normalised event (docs/formats.md §1) as plain Python objects for API users.
 
 The hot path never builds these; they exist for callers who ask for events
 (the API, JSON output, tests).
@@ -76,7 +76,7 @@ def schema() -> dict[str, Any]:
 
 
 class StorageEvent:
-    """One normalised storage event; attribute names are the FORMATS §1 fields."""
+    """One normalised storage event; attribute names are the docs/formats.md §1 fields."""
 
     __slots__ = FIELDS
 

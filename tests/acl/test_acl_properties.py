@@ -51,7 +51,7 @@ def test_facade_uses_the_native_trie_unless_disabled() -> None:
 
 
 # Components chosen to collide: sibling prefixes, look-alikes (Latin "a" and
-# Cyrillic "а"), and é in NFC and NFD, which FORMATS.md §2 keeps distinct.
+# Cyrillic "а"), and é in NFC and NFD, which docs/formats.md §2 keeps distinct.
 E_NFC = unicodedata.normalize("NFC", "é")
 E_NFD = unicodedata.normalize("NFD", "é")
 COMPONENTS = ["a", "ab", "\u0430", E_NFC, E_NFD, "b", "A", "a b"]

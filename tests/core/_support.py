@@ -23,7 +23,7 @@ def native_codec() -> Any:
     return codec
 
 
-from ..conftest import SAMPLES  # noqa: E402  - ../shared/samples, else the copy under tests/data
+from ..conftest import SAMPLES  # noqa: E402  - tests/data/samples
 
 NOW_US = 1_770_800_000_000_000
 

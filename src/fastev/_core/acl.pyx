@@ -5,7 +5,7 @@ Rule parsing and the rule tables come from the pure-Python reference
 (fastev._ref.acl); this module compiles them into one flat C trie per object:
 an array of nodes whose children are contiguous and sorted bytewise, so a
 child is found by binary search over component bytes (UTF-8, compared as they
-are: FORMATS.md §2 forbids Unicode normalisation). The lookup touches no
+are: docs/formats.md §2 forbids Unicode normalisation). The lookup touches no
 Python object and needs no GIL; its cost grows with the path depth and the
 log of the fan-out, never with the number of rules.
 """
@@ -206,7 +206,7 @@ cdef int build_trie(FlatTrie* out, dict masks, dict grants) except -1:
 
 
 cdef bint is_canonical(const char* path, Py_ssize_t n) noexcept nogil:
-    """True iff canonical_path() would return ``path`` unchanged (FORMATS.md §2)."""
+    """True iff canonical_path() would return ``path`` unchanged (docs/formats.md §2)."""
     cdef Py_ssize_t i
     cdef Py_ssize_t start = 1
     if n <= 0 or path[0] != b'/':
@@ -233,7 +233,7 @@ def is_canonical_utf8(bytes path) -> bool:
 
 
 cdef bytes canonical_key(str path):
-    """UTF-8 of the canonical event path (b"" for ""), or None if the path is refused (FORMATS.md §2).
+    """UTF-8 of the canonical event path (b"" for ""), or None if the path is refused (docs/formats.md §2).
 
     Most event paths are canonical already: a C check accepts those and
     only the rest go through the reference canonical_path().

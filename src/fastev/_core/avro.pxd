@@ -52,7 +52,7 @@ cdef int write_event_rec(WriteBuffer buf, const EventRec* ev) noexcept nogil
 # As write_event_rec, raising MemoryError / ValueError (naming the field) on failure.
 cdef int encode_event_rec(WriteBuffer buf, const EventRec* ev) except -1
 
-# The event as the Python dict of FORMATS.md §1 (keys = FIELDS, strings decoded UTF-8).
+# The event as the Python dict of docs/formats.md §1 (keys = FIELDS, strings decoded UTF-8).
 cdef dict event_rec_to_dict(const EventRec* ev)
 
 # CRC-64-AVRO (spec "Schema Fingerprints").

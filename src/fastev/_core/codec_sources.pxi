@@ -34,7 +34,7 @@ cdef enum:
     K_MOVED_FROM = 100    # pseudo kinds, resolved by the rename pairer
     K_MOVED_TO = 101
 
-# -- dCache billing (_ref/billing.py, FORMATS.md §3.1) ------------------------------------------
+# -- dCache billing (_ref/billing.py, docs/formats.md §3.1) ------------------------------------------
 
 BILLING_SLOTS = (
     "msgType", "date", "isP2p", "isWrite", "cellType", "transferPath", "billingPath", "fileSize",
@@ -456,7 +456,7 @@ cdef int decode_billing(Ctx* c) noexcept nogil:
     return R_OK
 
 
-# -- GPFS audit / watch folder (_ref/gpfs.py, FORMATS.md §3.3, §3.4) -----------------------------
+# -- GPFS audit / watch folder (_ref/gpfs.py, docs/formats.md §3.3, §3.4) -----------------------------
 
 cdef enum:
     G_event = 0
@@ -600,7 +600,7 @@ cdef int decode_gpfs_audit(Ctx* c) noexcept nogil:
     return R_OK
 
 
-# -- inotify flags (_ref/inotify_flags.py, FORMATS.md §3.5) ---------------------------------------
+# -- inotify flags (_ref/inotify_flags.py, docs/formats.md §3.5) ---------------------------------------
 
 cdef int flag_kind(Str f) noexcept nogil:
     """FLAG_KINDS[f], or -1."""
@@ -749,7 +749,7 @@ cdef int decode_gpfs_watch(Ctx* c) noexcept nogil:
     return R_OK
 
 
-# -- S3 (_ref/s3.py, FORMATS.md §3.6) -------------------------------------------------------------
+# -- S3 (_ref/s3.py, docs/formats.md §3.6) -------------------------------------------------------------
 
 S3_MSG_SLOTS = ("Records",)
 S3_REC_SLOTS = (
@@ -929,7 +929,7 @@ cdef int decode_s3_record(Ctx* c) noexcept nogil:
     return R_OK
 
 
-# -- dCache inotify over SSE (_ref/inotify_sse.py, FORMATS.md §3.2) -------------------------------
+# -- dCache inotify over SSE (_ref/inotify_sse.py, docs/formats.md §3.2) -------------------------------
 
 INOTIFY_SLOTS = ("event", "event.name", "event.mask", "event.cookie", "subscription")
 SYSTEM_SLOTS = ("type",)

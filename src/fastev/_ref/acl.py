@@ -1,6 +1,6 @@
 """Path-prefix ACLs: rule files, identities and the pure-Python trie (reference).
 
-Semantics (FORMATS.md §2 for paths): an identity may see an event iff some
+Semantics (docs/formats.md §2 for paths): an identity may see an event iff some
 ``allow`` rule naming one of its principals covers the event's path and kind,
 and no ``deny`` rule naming one of its principals covers it. Coverage is by
 path component; a deny wins at any depth; no rule means deny. The empty path
@@ -81,7 +81,7 @@ def event_path_key(path: str) -> str | None:
     """The canonical form of an event path, ``""`` for the no-file path, None if refused.
 
     A path that cannot be encoded as UTF-8 (lone surrogates) is refused too, as
-    invalid UTF-8 is in records (FORMATS.md §2), so both implementations agree.
+    invalid UTF-8 is in records (docs/formats.md §2), so both implementations agree.
     """
     if path == "":
         return ""

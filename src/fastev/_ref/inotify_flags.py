@@ -1,4 +1,4 @@
-"""inotify flag names -> kind (FORMATS.md §3.5), and move pairing by cookie.
+"""inotify flag names -> kind (docs/formats.md §3.5), and move pairing by cookie.
 
 Shared by dCache storage events (§3.2) and GPFS watch folders (§3.4).
 """

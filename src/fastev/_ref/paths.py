@@ -1,4 +1,4 @@
-"""Canonical absolute paths (FORMATS.md §2). Security relevant: keep it strict."""
+"""Canonical absolute paths (docs/formats.md §2). Security relevant: keep it strict."""
 from __future__ import annotations
 
 

@@ -65,7 +65,7 @@ def _canon(path: str) -> str:
 
 
 def map_billing(d: dict[str, Any], raw: bytes) -> dict[str, Any]:
-    """The same normalised event fastev produces (FORMATS.md §3.1), written the plain way."""
+    """The same normalised event fastev produces (docs/formats.md §3.1), written the plain way."""
     mt = d["msgType"]
     if mt == "transfer":
         w = d.get("isWrite")

@@ -1,4 +1,4 @@
-"""Realistic raw records for benchmarks and demos (FORMATS.md shapes, ~700-900 bytes each).
+"""Realistic raw records for benchmarks and demos (docs/formats.md shapes, ~700-900 bytes each).
 
 Deterministic for a given seed, so runs on different machines compare.
 """
@@ -163,7 +163,7 @@ def stream(kind: str, n: int, seed: int = 7) -> bytes:
 
 
 def sample_transfer_event() -> dict[str, Any]:
-    """One decoded dCache transfer (FORMATS.md §3.1 output): the event of the encoding tests and benchmarks."""
+    """One decoded dCache transfer (docs/formats.md §3.1 output): the event of the encoding tests and benchmarks."""
     return {
         "id": "5f0c8a7e2b1d4c3fa9e8d7c6b5a49382",
         "source": "DCACHE_BILLING",

@@ -6,7 +6,7 @@ caller has sent everything derived from a token it calls ``seal(token)``; when
 every message of a sealed token has its delivery report, ``on_delivery(token,
 error)`` fires once (``error`` is None on success). That is what lets a pipeline
 commit a source position only after everything derived from it is acknowledged
-(shared/DESIGN.md, "Delivery guarantees").
+(docs/design.md, "Delivery guarantees").
 
 - ``BufferError`` / ``_QUEUE_FULL`` is backpressure: serve delivery reports and
   retry, never drop.
@@ -26,7 +26,7 @@ commit a source position only after everything derived from it is acknowledged
 
 The CloudEvents binary-mode headers are built from the first fields of the Avro
 payload with a tiny reader (id, source, kind, raw_type, time_us are the first
-five fields of ``org.fastev.v1.StorageEvent``, FORMATS.md §1), so the hot path
+five fields of ``org.fastev.v1.StorageEvent``, docs/formats.md §1), so the hot path
 never decodes the event.
 """
 from __future__ import annotations
@@ -593,7 +593,7 @@ def _varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
 def read_event_head(payload: bytes, start: int = 0) -> tuple[str, int, int, str, int]:
     """(id, source ordinal, kind ordinal, raw_type, time_us) from an Avro ``StorageEvent``.
 
-    Reads only the first five fields (FORMATS.md §1 order); ``start`` skips a framing
+    Reads only the first five fields (docs/formats.md §1 order); ``start`` skips a framing
     prefix (5 for Confluent framing). Short lengths and enum indexes are one varint
     byte, read inline; anything longer takes the general path.
     """

@@ -5,7 +5,7 @@ the position that is safe to resume from once the unit and everything before
 it is delivered. The sink reports each unit's token once all of its messages
 are acknowledged, in any order; ``CompletionTracker`` releases positions only
 for the completed prefix, so a position is never committed while something
-derived from an earlier one is still in flight (shared/DESIGN.md, "Delivery
+derived from an earlier one is still in flight (docs/design.md, "Delivery
 guarantees").
 """
 from __future__ import annotations
