@@ -65,8 +65,8 @@ DATA = b"\n".join(RECORDS) + b"\n"
 def routes() -> list[Any]:
     from fastev._core.acl import IdentityView, PrefixFilter
     from fastev._ref.acl import Identity, Rule
-    from fastev._ref.transcoder import CompiledRoute
     from fastev.event import KINDS
+    from fastev.routes import CompiledRoute
 
     rules = [Rule("allow", ("group:/atlas",), ("/pnfs/lab.example/atlas",), (1 << len(KINDS)) - 1)]
     return [

@@ -2,7 +2,8 @@
 
 The native trie (fastev._core.acl) or the pure-Python reference is chosen once,
 here, at import; FASTEV_NO_EXTENSIONS=1 forces the reference. Both parse rule
-files with fastev._ref.acl, so their errors are identical.
+files with fastev.acl_rules, so their errors are identical. Rules and routes may
+be limited to event sources (docs/formats.md §6); lookups then take the source.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from pathlib import Path
 from typing import Protocol
 
 from fastev._native import load
-from fastev._ref import acl as _ref
-from fastev._ref.acl import ANY_PRINCIPAL, Identity, Rule, load_rules, normalise_principal, parse_rules_toml
+from fastev._ref import acl as _ref  # the reference switch: nothing else is taken from _ref
+from fastev.acl_rules import ANY_PRINCIPAL, Identity, Rule, load_rules, normalise_principal, parse_rules_toml
 from fastev.errors import AclError
 
 __all__ = (
@@ -30,16 +31,16 @@ class IdentityView(Protocol):
     @property
     def identity(self) -> Identity: ...
 
-    def allows(self, path: str, kind: str | int) -> bool: ...
+    def allows(self, path: str, kind: str | int, source: str | int | None = None) -> bool: ...
 
 
 class RouteFilter(Protocol):
     """What a PrefixFilter provides."""
 
-    def matches(self, path: str, kind: str | int) -> bool: ...
+    def matches(self, path: str, kind: str | int, source: str | int | None = None) -> bool: ...
 
 
-# PrefixFilter(paths=(), kinds=()): component-prefix paths (none: all) and kinds (none: all).
+# PrefixFilter(paths=(), kinds=(), sources=()): component-prefix paths, kinds and sources (each none: all).
 PrefixFilter: Callable[..., RouteFilter] = _impl.PrefixFilter
 
 
@@ -68,9 +69,10 @@ class Acl:
         rules: tuple[Rule, ...] = self._trie.rules
         return rules
 
-    def allows(self, identity: Identity, path: str, kind: str | int) -> bool:
-        """May ``identity`` see an event of ``kind`` (symbol or KINDS ordinal) on ``path``?"""
-        allowed: bool = self._trie.allows(identity, path, kind)
+    def allows(self, identity: Identity, path: str, kind: str | int, source: str | int | None = None) -> bool:
+        """May ``identity`` see an event of ``kind`` (symbol or KINDS ordinal) on ``path`` from ``source``
+        (symbol ``S3``, decoder name ``s3`` or ordinal; None: only rules covering every source apply)?"""
+        allowed: bool = self._trie.allows(identity, path, kind, source)
         return allowed
 
     def view(self, identity: Identity) -> IdentityView:

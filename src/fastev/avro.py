@@ -3,16 +3,16 @@
 The native writer (fastev._core.avro) or the pure-Python reference
 (fastev._ref.avro) is chosen once, here, at import; FASTEV_NO_EXTENSIONS=1 forces
 the reference. Both produce the same bytes and raise the same errors. The schema
-identity (Parsing Canonical Form, CRC-64-AVRO fingerprint) is computed by the
-reference in both cases: it is a constant of the shipped schema.
+identity (Parsing Canonical Form, CRC-64-AVRO fingerprint) comes from
+fastev.avro_format in both cases: it is a constant of the shipped schema.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from fastev._native import load
-from fastev._ref import avro as _ref
-from fastev._ref.avro import (
+from fastev._ref import avro as _ref  # the reference switch: nothing else is taken from _ref
+from fastev.avro_format import (
     SCHEMA_CANONICAL,
     SCHEMA_FINGERPRINT,
     SCHEMA_FINGERPRINT_BYTES,

@@ -10,7 +10,7 @@ from typing import Any
 
 from ._native import load
 from ._ref import decoder as _ref_decoder
-from ._ref.decoder import SOURCE_NAMES, Batch, DecodeStats
+from .decode_types import SOURCE_NAMES, Batch, DecodeStats
 from .errors import DecodeError
 from .event import StorageEvent
 

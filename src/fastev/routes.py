@@ -8,12 +8,17 @@ name = "atlas"
 principals = ["group:/atlas"]   # deliver what these identities may ALL see under the ACL
 paths = ["/pnfs/example.org/data/atlas"]   # plain component-prefix filter
 kinds = ["UPLOAD", "DELETE"]               # plain kind filter
+sources = ["dcache-billing"]               # plain source filter (docs/formats.md §6)
 topic = "atlas-events"        # used by the Kafka sink (later issues); accepted here
 ```
 A route with several principals delivers only what every one of them may see:
 a topic is shared by its readers, so nothing reaches one reader that another
-must not see (default deny). A route without principals, paths and kinds
-takes every event. Routes with principals need an ``[acl]`` file.
+must not see (default deny). A route without principals, paths, kinds and
+sources takes every event. Routes with principals need an ``[acl]`` file.
+
+A compiled route (``CompiledRoute``) is what both transcoders route with: a
+plain filter and the identity views of its principals, built by the same
+implementation (native or reference) that decodes.
 """
 from __future__ import annotations
 
@@ -24,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .event import KINDS
+from .event import DECODER_NAMES, KINDS
 
-ROUTE_KEYS = frozenset({"name", "principals", "paths", "kinds", "topic", "format", "key"})
+ROUTE_KEYS = frozenset({"name", "principals", "paths", "kinds", "sources", "topic", "format", "key"})
+FRAMINGS = ("avro", "confluent")  # how a route's payloads are framed by the transcoders
+MAX_SCHEMA_ID = (1 << 31) - 1  # Confluent schema ids are positive int32
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,12 @@ class RouteSpec:
     paths: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # topic/format/key for the sinks
+    sources: tuple[str, ...] = ()  # decoder names (docs/formats.md §6); none: every source
+
+    @property
+    def filters(self) -> bool:
+        """Does the route narrow events by itself (paths, kinds or sources)?"""
+        return bool(self.paths or self.kinds or self.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +97,15 @@ def parse_routes(doc: dict[str, Any], base_dir: Path, filename: str = "<config>"
         for k in kinds:
             if k not in KINDS:
                 raise ConfigError(f"{where}.kinds: unknown kind {k!r}")
+        sources = _strings(t.get("sources", []), f"{where}.sources")
+        for src in sources:
+            if src not in DECODER_NAMES:
+                raise ConfigError(f"{where}.sources: unknown source {src!r} (expected one of "
+                                  f"{', '.join(DECODER_NAMES)})")
         if principals and acl_file is None:
             raise ConfigError(f"{where}.principals: routes with principals need an [acl] file")
         extra = {k: t[k] for k in ("topic", "format", "key") if k in t}
-        routes.append(RouteSpec(name, principals, paths, kinds, extra))
+        routes.append(RouteSpec(name, principals, paths, kinds, extra, sources))
     return RoutesConfig(tuple(routes), acl_file)
 
 
@@ -109,3 +127,19 @@ def load_routes(path: str | Path) -> RoutesConfig:
 
 def route_names(routes: Sequence[RouteSpec]) -> tuple[str, ...]:
     return tuple(r.name for r in routes)
+
+
+class CompiledRoute:
+    """One route: a plain filter (or None) and identity views that must all allow the event."""
+
+    __slots__ = ("name", "filter", "views")
+
+    def __init__(self, name: str, filter: Any | None, views: Sequence[Any]) -> None:
+        self.name = name
+        self.filter = filter
+        self.views = tuple(views)
+
+    def takes(self, path: str, kind: str, source: str | None = None) -> bool:
+        if self.filter is not None and not self.filter.matches(path, kind, source):
+            return False
+        return all(view.allows(path, kind, source) for view in self.views)

@@ -10,11 +10,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ._ref import transcoder as _ref_transcoder
-from ._ref.transcoder import CompiledRoute
 from .decoding import IMPLEMENTATION
 from .errors import ConfigError
-from .routes import RoutesConfig, RouteSpec, load_routes
+from .routes import CompiledRoute, RoutesConfig, RouteSpec, load_routes
 
 if TYPE_CHECKING:
     from .acl import Acl
@@ -28,16 +26,19 @@ def _impl() -> ModuleType:
 
         native: ModuleType = codec
         return native
-    return _ref_transcoder
+    from ._ref import transcoder  # the facade's reference switch
+
+    reference: ModuleType = transcoder
+    return reference
 
 
 def compile_routes(routes: Sequence[RouteSpec], acl: Acl | None) -> list[CompiledRoute]:
     compiled: list[CompiledRoute] = []
-    if not any(spec.paths or spec.kinds or spec.principals for spec in routes):
+    if not any(spec.filters or spec.principals for spec in routes):
         return [CompiledRoute(spec.name, None, ()) for spec in routes]
     from . import acl as _acl  # only routes that filter need the ACL layer
     for spec in routes:
-        filt = _acl.PrefixFilter(spec.paths, spec.kinds) if (spec.paths or spec.kinds) else None
+        filt = _acl.PrefixFilter(spec.paths, spec.kinds, spec.sources) if spec.filters else None
         views = []
         if spec.principals:
             if acl is None:

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastev import acl_rules
 from fastev._ref import acl as ref
-from fastev._ref.paths import canonical_path, path_components
-from fastev.event import KINDS
+from fastev.event import DECODER_NAMES, KINDS, SOURCES
+from fastev.paths import canonical_path, path_components
 
 NO_EXTENSIONS = os.environ.get("FASTEV_NO_EXTENSIONS", "") not in ("", "0")
 
@@ -60,15 +61,24 @@ QUERY_KINDS = [0, 1, 2, len(KINDS) - 1]
 
 rule_paths = st.lists(st.sampled_from(COMPONENTS), max_size=3).map(lambda parts: "/" + "/".join(parts))
 kind_masks = st.one_of(
-    st.just(ref.ALL_KINDS),
+    st.just(acl_rules.ALL_KINDS),
     st.sets(st.sampled_from(QUERY_KINDS), min_size=1).map(lambda ks: sum(1 << k for k in ks)),
 )
+# Most rules cover every source; some are limited (docs/formats.md §6).
+source_masks = st.one_of(
+    st.just(acl_rules.ALL_SOURCES),
+    st.sets(st.integers(0, len(SOURCES) - 1), min_size=1).map(lambda ss: sum(1 << s for s in ss)),
+)
+# How callers name an event's source: not at all, the Avro symbol, the decoder name, the ordinal.
+query_sources = st.one_of(st.none(), st.sampled_from(SOURCES), st.sampled_from(DECODER_NAMES),
+                          st.integers(0, len(SOURCES) - 1))
 rules_st = st.lists(st.builds(
     ref.Rule,
-    effect=st.sampled_from(ref.EFFECTS),
+    effect=st.sampled_from(acl_rules.EFFECTS),
     principals=st.lists(st.sampled_from(PRINCIPALS), min_size=1, max_size=3).map(tuple),
     paths=st.lists(rule_paths, min_size=1, max_size=2).map(tuple),
     kinds=kind_masks,
+    sources=source_masks,
 ), max_size=8)
 identities = st.builds(
     ref.Identity,
@@ -120,33 +130,35 @@ def test_trie_and_view_agree_with_brute_force(impl_name: str, rules: list[ref.Ru
                                               data: st.DataObject) -> None:
     trie = implementation(impl_name).PathTrie(rules)
     queries = data.draw(st.lists(st.tuples(identities, event_paths_near(rule_paths_of(rules)),
-                                           st.sampled_from(QUERY_KINDS)), min_size=1, max_size=12))
-    for identity, path, kind in queries:
-        expected = ref.allows_bruteforce(rules, identity, path, kind)
-        assert trie.allows(identity, path, kind) == expected, (identity, path, kind)
+                                           st.sampled_from(QUERY_KINDS), query_sources), min_size=1, max_size=12))
+    for identity, path, kind, source in queries:
+        expected = ref.allows_bruteforce(rules, identity, path, kind, source)
+        assert trie.allows(identity, path, kind, source) == expected, (identity, path, kind, source)
         view = trie.view(identity)
-        assert view.allows(path, KINDS[kind]) == expected, (identity, path, kind)
-        key = ref.event_path_key(path)
+        assert view.allows(path, KINDS[kind], source) == expected, (identity, path, kind, source)
+        key = acl_rules.event_path_key(path)
         if key is not None:
-            # The C entry point sees canonical UTF-8, as the transcoder passes it.
-            assert view.match_canonical(key.encode("utf-8"), kind) == expected, (identity, key, kind)
+            # The C entry point sees canonical UTF-8 and ordinals, as the transcoder passes them.
+            slot = acl_rules.source_slot(source)
+            assert view.match_canonical(key.encode("utf-8"), kind, slot) == expected, (identity, key, kind, slot)
 
 
 @each_implementation
 @settings(max_examples=200, deadline=None)
 @given(paths=st.lists(rule_paths, max_size=3), kinds=st.lists(st.sampled_from(QUERY_KINDS), max_size=2),
-       data=st.data())
+       sources=st.lists(st.sampled_from(DECODER_NAMES), max_size=2), data=st.data())
 def test_prefix_filter_agrees_with_brute_force(impl_name: str, paths: list[str], kinds: list[int],
-                                               data: st.DataObject) -> None:
-    prefix_filter = implementation(impl_name).PrefixFilter(paths, kinds)
-    events = data.draw(st.lists(st.tuples(event_paths_near(paths), st.sampled_from(QUERY_KINDS)),
+                                               sources: list[str], data: st.DataObject) -> None:
+    prefix_filter = implementation(impl_name).PrefixFilter(paths, kinds, sources)
+    events = data.draw(st.lists(st.tuples(event_paths_near(paths), st.sampled_from(QUERY_KINDS), query_sources),
                                 min_size=1, max_size=12))
-    for path, kind in events:
-        expected = ref.prefix_match_bruteforce(paths, kinds, path, kind)
-        assert prefix_filter.matches(path, kind) == expected, (path, kind)
-        key = ref.event_path_key(path)
+    for path, kind, source in events:
+        expected = ref.prefix_match_bruteforce(paths, kinds, path, kind, sources, source)
+        assert prefix_filter.matches(path, kind, source) == expected, (path, kind, source)
+        key = acl_rules.event_path_key(path)
         if key is not None:
-            assert prefix_filter.match_canonical(key.encode("utf-8"), kind) == expected, (key, kind)
+            slot = acl_rules.source_slot(source)
+            assert prefix_filter.match_canonical(key.encode("utf-8"), kind, slot) == expected, (key, kind, slot)
 
 
 @pytest.mark.parametrize("path", [b"x", b"a/b", b"\xff", b"/\xff"])

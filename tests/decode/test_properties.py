@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from fastev._ref.eventid import event_id, murmur3_x64_128
 from fastev._ref.jsonparse import JNum, JObj, JsonError, parse
-from fastev._ref.paths import canonical_path
 from fastev._ref.timeparse import parse_gpfs, parse_iso8601
+from fastev.paths import canonical_path
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70)

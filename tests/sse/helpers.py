@@ -74,7 +74,7 @@ def event(path: str, kind: str = "UPLOAD", n: int = 0, pad: int = 0) -> dict[str
 class AllowAll:
     """A grant that allows every event (hub tests that are not about authorisation)."""
 
-    def allows(self, path: str, kind: str) -> bool:
+    def allows(self, path: str, kind: str, source: str | None = None) -> bool:
         return True
 
 

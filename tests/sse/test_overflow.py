@@ -126,7 +126,7 @@ def test_hub_groups_identical_grants_and_coalesces_writes() -> None:
         def key(self) -> str:
             return self.prefix
 
-        def allows(self, path: str, kind: str) -> bool:
+        def allows(self, path: str, kind: str, source: str | None = None) -> bool:
             checks.append(self.prefix)
             return path.startswith(self.prefix)
 

@@ -1,8 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Native path-prefix ACL trie: the compiled structure and the lookup.
 
-Rule parsing and the rule tables come from the pure-Python reference
-(fastev._ref.acl); this module compiles them into one flat C trie per object:
+Rule parsing and the rule tables come from fastev.acl_rules (shared with the
+reference, fastev._ref.acl); this module compiles them into flat C tries (one
+per source slot when some rule names sources, docs/formats.md §6):
 an array of nodes whose children are contiguous and sorted bytewise, so a
 child is found by binary search over component bytes (UTF-8, compared as they
 are: docs/formats.md §2 forbids Unicode normalisation). The lookup touches no
@@ -12,17 +13,23 @@ log of the fan-out, never with the number of rules.
 cimport cython
 from array import array
 
-from libc.stdint cimport int32_t, uint64_t
+from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memcpy
 
-from fastev._ref import acl as _ref
-from fastev._ref.paths import path_components
-from fastev.event import KINDS
+from fastev import acl_rules as _rules
+from fastev.event import DECODER_NAMES, KINDS, SOURCES
+from fastev.paths import path_components
 
 cdef Py_ssize_t N_KINDS = len(KINDS)
 cdef Py_ssize_t PRINCIPAL_CACHE_SIZE = 4096
-assert array("i").itemsize == sizeof(int32_t)
+# Raised, not asserted: python -O must not drop checks that C memory layout relies on.
+if array("i").itemsize != sizeof(int32_t):
+    raise ImportError("fastev._core.acl: array('i') is not int32")
+if _rules.N_SOURCE_SLOTS != N_SOURCE_SLOTS or _rules.UNKNOWN_SOURCE_SLOT != UNKNOWN_SOURCE_SLOT:
+    raise ImportError("fastev._core.acl: source slots differ from fastev.acl_rules")
+# Source symbol or decoder name -> slot: a dict hit, no Python call, on the per-event path.
+cdef dict SOURCE_SLOTS = {**{s: i for i, s in enumerate(SOURCES)}, **{d: i for i, d in enumerate(DECODER_NAMES)}}
 
 # Shifting a 64-bit mask by 64 or more is undefined behaviour in C.
 cdef enum:
@@ -245,84 +252,156 @@ cdef bytes canonical_key(str path):
         return None
     if len(data) == 0 or is_canonical(data, len(data)):
         return data
-    key = _ref.event_path_key(path)
+    key = _rules.event_path_key(path)
     return None if key is None else key.encode("utf-8")
 
 
 cdef int kind_ordinal(kind) except -1:
     if type(kind) is int and 0 <= kind < N_KINDS:
         return kind
-    return _ref.kind_ordinal(kind)
+    return _rules.kind_ordinal(kind)
+
+
+cdef int source_slot(source) except -1:
+    """acl_rules.source_slot, with a dict hit for the common spellings."""
+    if source is None:
+        return UNKNOWN_SOURCE_SLOT
+    slot = SOURCE_SLOTS.get(source) if type(source) is str else None
+    if slot is not None:
+        return slot
+    return _rules.source_slot(source)  # ints, or the ValueError naming the bad value
+
+
+cdef inline int slot_of(int source) noexcept nogil:
+    return source if 0 <= source < N_SOURCE_SLOTS else UNKNOWN_SOURCE_SLOT
+
+
+cdef Py_ssize_t build_slot_tries(FlatTrie* tries, Py_ssize_t* slot_trie, list tables) except -1:
+    """Compile one trie per distinct table (``tables[slot]``: (masks, grants)); returns their number."""
+    cdef Py_ssize_t slot, n = 0
+    seen = {}
+    try:
+        for slot in range(N_SOURCE_SLOTS):
+            masks, grants = tables[slot]
+            key = (tuple(sorted(masks.items())),
+                   tuple(sorted((p, tuple(sorted(g.items()))) for p, g in grants.items())))
+            index = seen.get(key)
+            if index is None:
+                build_trie(&tries[n], masks, grants)
+                index = seen[key] = n
+                n += 1
+            slot_trie[slot] = index
+    except BaseException:
+        free_tries(tries, n)  # the failed build freed its own trie
+        raise
+    return n
+
+
+cdef void free_tries(FlatTrie* tries, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        free_trie(&tries[i])
 
 
 # ---------------------------------------------------------------- public classes
 
 @cython.final
 cdef class IdentityView:
-    """The trie pre-filtered to one identity: a lookup is one walk checking one kind mask per node."""
+    """The rules pre-filtered to one identity: a lookup is one walk checking one kind mask per node."""
+
+    def __cinit__(self):
+        self.n_tries = 0
 
     def __init__(self, rules, identity):
-        build_trie(&self.trie, _ref.mask_table(rules, identity.principals()), {})
+        rules = tuple(rules)
+        principals = identity.principals()
+        free_tries(self.tries, self.n_tries)
+        self.n_tries = 0
+        if _rules.rules_name_sources(rules):
+            tables = [(_rules.mask_table(rules, principals, slot), {}) for slot in range(N_SOURCE_SLOTS)]
+        else:
+            tables = [(_rules.mask_table(rules, principals), {})] * N_SOURCE_SLOTS
+        self.n_tries = build_slot_tries(self.tries, self.slot_trie, tables)
         self.identity = identity
 
     def __dealloc__(self):
-        free_trie(&self.trie)
+        free_tries(self.tries, self.n_tries)
 
-    cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil:
-        return mask_match(&self.trie, path, n, kind)
+    cdef bint match(self, const char* path, Py_ssize_t n, int kind, int source) noexcept nogil:
+        if self.n_tries == 0:
+            return False
+        return mask_match(&self.tries[self.slot_trie[slot_of(source)]], path, n, kind)
 
-    def allows(self, str path, kind) -> bool:
+    def allows(self, str path, kind, source=None) -> bool:
         cdef int ordinal = kind_ordinal(kind)
+        cdef int slot = source_slot(source)
         cdef bytes key = canonical_key(path)
-        return key is not None and self.match(key, len(key), ordinal)
+        return key is not None and self.match(key, len(key), ordinal, slot)
 
-    def match_canonical(self, bytes path, int kind) -> bool:
-        """The C entry point as the transcoder calls it: canonical UTF-8 and a kind ordinal."""
-        return self.match(path, len(path), kind)
+    def match_canonical(self, bytes path, int kind, int source=UNKNOWN_SOURCE_SLOT) -> bool:
+        """The C entry point as the transcoder calls it: canonical UTF-8, kind and source ordinals."""
+        return self.match(path, len(path), kind, source)
 
 
 @cython.final
 cdef class PrefixFilter:
-    """A route's plain filter: component-prefix paths (none: all) and kinds (none: all), no principals."""
+    """A route's plain filter: component-prefix paths, kinds and sources (each none: all), no principals."""
 
-    def __init__(self, paths=(), kinds=()):
-        build_trie(&self.trie, _ref.prefix_filter_table(paths, kinds), {})
+    def __init__(self, paths=(), kinds=(), sources=()):
+        cdef uint32_t mask
+        build_trie(&self.trie, _rules.prefix_filter_table(paths, kinds), {})
+        mask = _rules.prefix_filter_sources(sources)
+        # Events without a source pass only a filter that names no sources.
+        self.slots = mask | (<uint32_t>1 << UNKNOWN_SOURCE_SLOT) if mask == _rules.ALL_SOURCES else mask
 
     def __dealloc__(self):
         free_trie(&self.trie)
 
-    cdef bint match(self, const char* path, Py_ssize_t n, int kind) noexcept nogil:
+    cdef bint match(self, const char* path, Py_ssize_t n, int kind, int source) noexcept nogil:
+        if not (self.slots >> slot_of(source)) & 1:
+            return False
         return mask_match(&self.trie, path, n, kind)
 
     # Not ``match``: that name is the nogil C entry point.
-    def matches(self, str path, kind) -> bool:
+    def matches(self, str path, kind, source=None) -> bool:
         cdef int ordinal = kind_ordinal(kind)
+        cdef int slot = source_slot(source)
         cdef bytes key = canonical_key(path)
-        return key is not None and self.match(key, len(key), ordinal)
+        return key is not None and self.match(key, len(key), ordinal, slot)
 
-    def match_canonical(self, bytes path, int kind) -> bool:
-        return self.match(path, len(path), kind)
+    def match_canonical(self, bytes path, int kind, int source=UNKNOWN_SOURCE_SLOT) -> bool:
+        return self.match(path, len(path), kind, source)
 
 
 cdef class PathTrie:
-    """Every rule in one trie; each node holds per-principal masks sorted by principal id."""
+    """Every rule in one trie per source slot; each node holds per-principal masks sorted by principal id."""
+
+    def __cinit__(self):
+        self.n_tries = 0
 
     def __init__(self, rules):
-        self.rules = _ref.checked_rules(rules)
-        table = _ref.grant_table(self.rules)
+        self.rules = _rules.checked_rules(rules)
+        if _rules.rules_name_sources(self.rules):
+            slot_tables = [_rules.grant_table(self.rules, slot) for slot in range(N_SOURCE_SLOTS)]
+        else:
+            slot_tables = [_rules.grant_table(self.rules)] * N_SOURCE_SLOTS
         ids = {}
-        for grants in table.values():
-            for principal in grants:
-                ids.setdefault(principal, len(ids))
+        for table in slot_tables:
+            for grants in table.values():
+                for principal in grants:
+                    ids.setdefault(principal, len(ids))
         self.principal_ids = ids
         self.principal_cache = {}
-        build_trie(&self.trie, {}, {path: {ids[p]: masks for p, masks in grants.items()}
-                                    for path, grants in table.items()})
+        free_tries(self.tries, self.n_tries)
+        self.n_tries = 0
+        self.n_tries = build_slot_tries(self.tries, self.slot_trie, [
+            ({}, {path: {ids[p]: masks for p, masks in grants.items()} for path, grants in table.items()})
+            for table in slot_tables])
 
     def __dealloc__(self):
-        free_trie(&self.trie)
+        free_tries(self.tries, self.n_tries)
 
-    cdef bint match_ids(self, const char* path, Py_ssize_t n, int kind,
+    cdef bint match_ids(self, const char* path, Py_ssize_t n, int kind, int source,
                         const int32_t* principals, Py_ssize_t n_principals) noexcept nogil:
         """``principals`` are ids from ``principal_ids``; same walk as deepest_node, OR-ing grants."""
         cdef uint64_t allow = 0
@@ -331,18 +410,22 @@ cdef class PathTrie:
         cdef Py_ssize_t start = 1
         cdef Py_ssize_t end
         cdef const char* slash
-        if kind < 0 or kind >= MAX_KINDS or self.trie.nodes == NULL or n < 0:
+        cdef const FlatTrie* trie
+        if self.n_tries == 0:
+            return False
+        trie = &self.tries[self.slot_trie[slot_of(source)]]
+        if kind < 0 or kind >= MAX_KINDS or trie.nodes == NULL or n < 0:
             return False
         if n > 0 and path[0] != b'/':
             return False
-        add_grants(&self.trie, &self.trie.nodes[0], principals, n_principals, &allow, &deny)
+        add_grants(trie, &trie.nodes[0], principals, n_principals, &allow, &deny)
         while start < n:
             slash = <const char*>memchr(path + start, b'/', <size_t>(n - start))
             end = (slash - path) if slash != NULL else n
-            node = find_child(&self.trie, &self.trie.nodes[node], path + start, end - start)
+            node = find_child(trie, &trie.nodes[node], path + start, end - start)
             if node < 0:
                 break
-            add_grants(&self.trie, &self.trie.nodes[node], principals, n_principals, &allow, &deny)
+            add_grants(trie, &trie.nodes[node], principals, n_principals, &allow, &deny)
             start = end + 1
         return (allow & ~deny) >> kind & 1
 
@@ -364,14 +447,15 @@ cdef class PathTrie:
                 self.principal_cache[identity_key] = packed
         return packed
 
-    def allows(self, identity, str path, kind) -> bool:
+    def allows(self, identity, str path, kind, source=None) -> bool:
         cdef int ordinal = kind_ordinal(kind)
+        cdef int slot = source_slot(source)
         cdef bytes key = canonical_key(path)
         cdef bytes ids
         if key is None:
             return False
         ids = self.principal_ids_of(identity)
-        return self.match_ids(key, len(key), ordinal, <const int32_t*><const char*>ids,
+        return self.match_ids(key, len(key), ordinal, slot, <const int32_t*><const char*>ids,
                               len(ids) // sizeof(int32_t))
 
     def view(self, identity) -> IdentityView:

@@ -21,12 +21,12 @@ import io
 import os
 import zlib
 
-from fastev._ref.avro import (
+from fastev.avro_format import (
     CODECS,
     KIND_ORDINALS as _KIND_ORDINALS,
     SOURCE_ORDINALS as _SOURCE_ORDINALS,
     SYNC_SIZE,
-    _ocf_header,
+    ocf_header as _ocf_header,
 )
 from fastev.event import KINDS, SOURCES
 

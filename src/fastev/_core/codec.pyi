@@ -2,7 +2,7 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fastev._ref.decoder import Batch, DecodeStats
+from fastev.decode_types import Batch, DecodeStats
 from fastev.errors import DecodeError
 
 __all__ = ("Decoder", "RouteBatch", "Transcoder", "event_id", "murmur3_x64_128")

@@ -29,11 +29,10 @@ from fastev._core.event cimport Attr, EventRec, Str
 import time
 
 from fastev._core.avro import encode_event as _encode_event_dict
-from fastev._ref.decoder import DEFAULT_MAX_RECORD_BYTES, SOURCE_NAMES, Batch, DecodeStats
-from fastev._ref.framing import SseFramer
-from fastev._ref.inotify_flags import DEFAULT_PAIRING_WINDOW
-from fastev._ref.inotify_sse import load_watches, watched_dir
-from fastev._ref.transcoder import FRAMINGS
+from fastev.decode_types import DEFAULT_MAX_RECORD_BYTES, SOURCE_NAMES, Batch, DecodeStats
+from fastev.framing import SseFramer
+from fastev.inotify import DEFAULT_PAIRING_WINDOW, load_watches, watched_dir
+from fastev.routes import FRAMINGS
 from fastev.errors import ConfigError, DecodeError
 from fastev.event import DECODER_NAMES, KINDS, SOURCES
 
@@ -66,7 +65,7 @@ cdef Schema SCH_INOTIFY
 cdef Schema SCH_SYSTEM
 cdef Schema SCH_DETECT
 
-from fastev._ref import billing as _rb, gpfs as _rg, s3 as _rs, inotify_sse as _ri
+from fastev.record_fields import dcache_billing as _rb, gpfs as _rg, s3 as _rs, dcache_inotify as _ri
 
 
 def _tree_names(tree, prefix=""):
@@ -442,16 +441,16 @@ cdef class _RouteSink:
         self.enc = WriteBuffer(1024)
         self.batch = None
 
-    cdef int takes(self, Py_ssize_t r, const char* path, Py_ssize_t n, int kind) except -1:
+    cdef int takes(self, Py_ssize_t r, const char* path, Py_ssize_t n, int kind, int source) except -1:
         cdef object f
         cdef IdentityView v
         if self.fallback:
-            return bool(self.routes[r].takes(PyUnicode_DecodeUTF8(path, n, NULL), KINDS[kind]))
+            return bool(self.routes[r].takes(PyUnicode_DecodeUTF8(path, n, NULL), KINDS[kind], SOURCES[source]))
         f = self.filters[r]
-        if f is not None and not (<PrefixFilter>f).match(path, n, kind):
+        if f is not None and not (<PrefixFilter>f).match(path, n, kind, source):
             return False
         for v in self.views[r]:
-            if not v.match(path, n, kind):
+            if not v.match(path, n, kind, source):
                 return False
         return True
 
@@ -461,7 +460,7 @@ cdef class _RouteSink:
         cdef int rc
         cdef _RouteOut out, first = None
         for r in range(len(self.routes)):
-            if not self.takes(r, ev.path.ptr, ev.path.len, ev.kind):
+            if not self.takes(r, ev.path.ptr, ev.path.len, ev.kind, ev.source):
                 continue
             out = <_RouteOut>self.batch._outs[r]
             if first is not None:
@@ -492,8 +491,9 @@ cdef class _RouteSink:
         cdef bytes path = (<str>d["path"]).encode("utf-8")
         cdef bytes ident = (<str>d["id"]).encode("ascii")
         cdef int kind = KIND_ORD[d["kind"]]
+        cdef int source = SOURCES.index(d["source"])
         for r in range(len(self.routes)):
-            if not self.takes(r, PyBytes_AS_STRING(path), len(path), kind):
+            if not self.takes(r, PyBytes_AS_STRING(path), len(path), kind, source):
                 continue
             if payload is None:
                 if self.schema_error is not None:

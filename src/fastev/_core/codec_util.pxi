@@ -450,7 +450,7 @@ cdef bint parse_time(const char* text, Py_ssize_t n, bint gpfs, int64_t* out) no
     return True
 
 
-# -- canonical paths (docs/formats.md §2, _ref/paths.py) --------------------------------------------
+# -- canonical paths (docs/formats.md §2, fastev/paths.py) ------------------------------------------
 
 cdef int canon_path(Arena* a, Str p, Str* out) noexcept nogil:
     """1 = canonical form in *out (pointing into p when p is already canonical), 0 = refused,

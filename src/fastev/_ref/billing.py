@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..record_fields.dcache_billing import ATTR_KEYS
 from .fields import (
     INT32_MAX,
     INT32_MIN,
@@ -23,27 +24,6 @@ from .fields import (
 )
 from .jsonparse import JNum, JObj
 from .record import new_event
-
-# Fields whose repetition rejects the record (name -> sub-tree of read fields).
-READ_FIELDS: dict[str, Any] = {
-    k: None for k in (
-        "msgType", "date", "isP2p", "isWrite", "cellType", "transferPath", "billingPath", "fileSize",
-        "filesize", "transferSize", "transferTime", "pnfsid", "storageInfo", "cellName", "cellDomain",
-        "subject", "owner", "mappedUID", "mappedGID", "client", "protocol", "version", "VERSION",
-        "session", "transaction", "initiator", "queuingTime", "sessionDuration", "clientChain",
-        "localEndpoint", "meanReadBandwidth", "meanWriteBandwidth", "readIdle", "readActive",
-        "writeIdle", "writeActive", "cached",
-    )
-}
-READ_FIELDS["status"] = {"code": None, "msg": None}
-READ_FIELDS["protocolInfo"] = {k: None for k in ("host", "protocol", "versionMajor", "versionMinor",
-                                                 "transferTag", "port")}
-READ_FIELDS["hsm"] = {"type": None, "instance": None, "provider": None}
-
-# Top-level scalars copied to attrs, in this order (attrs order is part of the output).
-ATTR_KEYS = ("session", "transaction", "initiator", "queuingTime", "sessionDuration", "clientChain",
-             "localEndpoint", "meanReadBandwidth", "meanWriteBandwidth", "readIdle", "readActive",
-             "writeIdle", "writeActive", "cached")
 
 _PRINCIPAL = re.compile(r"([A-Za-z]+)\[(.*)\]\Z", re.S)
 _DIGITS = re.compile(r"[0-9]+\Z")

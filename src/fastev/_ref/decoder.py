@@ -9,49 +9,27 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from ..decode_types import DEFAULT_MAX_RECORD_BYTES, SOURCE_NAMES, Batch
 from ..errors import ConfigError, DecodeError
 from ..event import DECODER_NAMES, SOURCES
-from .billing import READ_FIELDS as BILLING_READ
+from ..inotify import DEFAULT_PAIRING_WINDOW, load_watches
+from ..record_fields.dcache_billing import READ_FIELDS as BILLING_READ
+from ..record_fields.dcache_inotify import DATA_READ, SYSTEM_READ
+from ..record_fields.gpfs import AUDIT_READ, WATCH_READ
+from ..record_fields.s3 import MESSAGE_READ, RECORD_READ
 from .billing import decode_billing
 from .eventid import event_id
 from .fields import Reject, Skip, check_duplicates
 from .framing import LineFramer, RawRecord, SseFrame, SseFramer
-from .gpfs import AUDIT_READ, WATCH_READ, decode_gpfs_audit, decode_gpfs_watch
-from .inotify_flags import DEFAULT_PAIRING_WINDOW, Loss, RenamePairer
-from .inotify_sse import DATA_READ, SYSTEM_READ, decode_inotify, decode_system, load_watches
+from .gpfs import decode_gpfs_audit, decode_gpfs_watch
+from .inotify_flags import Loss, RenamePairer
+from .inotify_sse import decode_inotify, decode_system
 from .jsonparse import JObj, JsonError, parse
-from .s3 import MESSAGE_READ, RECORD_READ, decode_s3_record, s3_records
+from .s3 import decode_s3_record, s3_records
 
-DEFAULT_MAX_RECORD_BYTES = 1 << 20
 _FAILED = object()
 _JSON_READ = {"dcache-billing": BILLING_READ, "gpfs-audit": AUDIT_READ, "gpfs-watch": WATCH_READ}
-SOURCE_NAMES = DECODER_NAMES + ("auto",)
 _SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
-
-
-class DecodeStats:
-    __slots__ = ("records", "decoded", "skipped", "rejected", "loss")
-
-    def __init__(self) -> None:
-        self.records = self.decoded = self.skipped = self.rejected = self.loss = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def add(self, other: DecodeStats) -> None:
-        for k in self.__slots__:
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-
-
-class Batch:
-    """What one feed produced: event dicts in order, errors in order, counters."""
-
-    __slots__ = ("events", "errors", "stats")
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.errors: list[DecodeError] = []
-        self.stats = DecodeStats()
 
 
 def detect_source(msg: JObj) -> str | None:

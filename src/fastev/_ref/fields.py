@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..paths import canonical_path
 from .jsonparse import JNum, JObj
-from .paths import canonical_path
 
 INT64_MAX = (1 << 63) - 1
 INT32_MIN = -(1 << 31)

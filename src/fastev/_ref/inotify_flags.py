@@ -7,25 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-FLAG_KINDS = {
-    "IN_CREATE": "CREATE",
-    "IN_MODIFY": "MODIFY",
-    "IN_CLOSE_WRITE": "CLOSE_WRITE",
-    "IN_CLOSE_NOWRITE": "CLOSE",
-    "IN_OPEN": "OPEN",
-    "IN_ACCESS": "ACCESS",
-    "IN_ATTRIB": "ATTRIB",
-    "IN_DELETE": "DELETE",
-    "IN_DELETE_SELF": "DELETE",
-    "IN_MOVE_SELF": "MOVED_OUT",
-    "IN_MOVED_FROM": "MOVED_FROM",  # paired below, never emitted under this name
-    "IN_MOVED_TO": "MOVED_TO",
-}
-SKIP_FLAGS = ("IN_IGNORED", "IN_UNMOUNT")
-LOSS_FLAG = "IN_Q_OVERFLOW"
-ISDIR_FLAG = "IN_ISDIR"
-ISDIR_BIT = 0x40000000
-DEFAULT_PAIRING_WINDOW = 128
+from ..inotify import DEFAULT_PAIRING_WINDOW, FLAG_KINDS, ISDIR_FLAG, LOSS_FLAG, SKIP_FLAGS
 
 
 class Loss(Exception):

@@ -7,36 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
+from ..inotify import watched_dir
 from .fields import Reject, Skip, obj_or_none, path_field, scalar_text, text
 from .inotify_flags import Loss, classify
 from .jsonparse import JNum, JObj
-from .paths import canonical_path
 from .record import new_event
-
-DATA_READ: dict[str, Any] = {"event": {"name": None, "mask": None, "cookie": None}, "subscription": None}
-SYSTEM_READ: dict[str, Any] = {"type": None}
-
-
-def load_watches(watches: dict[str, str] | None) -> dict[str, str]:
-    """Subscription URL (or its last path segment) -> canonical watched directory."""
-    out: dict[str, str] = {}
-    for key, directory in (watches or {}).items():
-        if not isinstance(key, str) or not isinstance(directory, str):
-            raise ConfigError(f"inotify watches: {key!r} must map a subscription to a directory path")
-        p = canonical_path(directory)
-        if p is None:
-            raise ConfigError(f"inotify watches: {directory!r} (for {key!r}) is not a canonical absolute path")
-        out[key] = p
-    return out
-
-
-def watched_dir(watches: dict[str, str], subscription: str) -> str | None:
-    d = watches.get(subscription)
-    if d is None:
-        segment = subscription.rstrip("/").rsplit("/", 1)[-1]
-        d = watches.get(segment)
-    return d
 
 
 def decode_system(data: JObj) -> None:

@@ -9,28 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..decode_types import Batch, DecodeStats
 from ..errors import ConfigError
+from ..routes import FRAMINGS, MAX_SCHEMA_ID, CompiledRoute
 from .avro import confluent_frame, encode_event
-from .decoder import Batch, Decoder, DecodeStats
-
-FRAMINGS = ("avro", "confluent")
-MAX_SCHEMA_ID = (1 << 31) - 1  # Confluent schema ids are positive int32
-
-
-class CompiledRoute:
-    """One route: a plain filter (or None) and identity views that must all allow the event."""
-
-    __slots__ = ("name", "filter", "views")
-
-    def __init__(self, name: str, filter: Any | None, views: Sequence[Any]) -> None:
-        self.name = name
-        self.filter = filter
-        self.views = tuple(views)
-
-    def takes(self, path: str, kind: str) -> bool:
-        if self.filter is not None and not self.filter.matches(path, kind):
-            return False
-        return all(view.allows(path, kind) for view in self.views)
+from .decoder import Decoder
 
 
 class RouteBatch:
@@ -120,7 +103,7 @@ class Transcoder:
         for ev in batch.events:
             payload: bytes | None = None
             for route in self.routes:
-                if not route.takes(ev["path"], ev["kind"]):
+                if not route.takes(ev["path"], ev["kind"], ev["source"]):
                     continue
                 if payload is None:
                     payload = encode_event(ev)

@@ -43,9 +43,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from .._ref.paths import canonical_path
     from ..acl import Acl, Identity
     from ..errors import ConfigError
+    from ..paths import canonical_path
 
     try:
         acl = Acl.from_toml(args.acl)

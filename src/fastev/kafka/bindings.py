@@ -68,7 +68,7 @@ class KafkaAclBinding:
 
 def kafka_principal(principal: str) -> str:
     """The Kafka principal for a fastev principal string (see the module docstring)."""
-    from .._ref.acl import ANY_PRINCIPAL, normalise_principal
+    from ..acl_rules import ANY_PRINCIPAL, normalise_principal
 
     p = normalise_principal(principal)
     if p is None:
@@ -179,7 +179,7 @@ class _Route:
 
 def _unmatched_notes(acl: Any, routes: Sequence[_Route]) -> list[str]:
     """Principals no allow rule names: their route delivers nothing (all readers must be allowed)."""
-    from .._ref.acl import ANY_PRINCIPAL, normalise_principal
+    from ..acl_rules import ANY_PRINCIPAL, normalise_principal
 
     allowed = {normalise_principal(p) for rule in acl.rules if rule.effect == "allow" for p in rule.principals}
     if ANY_PRINCIPAL in allowed:

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
-from fastev._ref.acl import event_path_key
-from fastev._ref.paths import canonical_path, covers
 from fastev.acl import Acl, PrefixFilter
+from fastev.acl_rules import event_path_key
+from fastev.paths import canonical_path, covers
 from fastev.sse.auth import AuthResult
 
 __all__ = ("Grant", "AclGrant", "ScopeGrant", "AclAuthorizer", "ScopeAuthorizer", "authorizer_from_config",
@@ -30,7 +30,7 @@ READ_SCOPE_PREFIXES: tuple[str, ...] = ("storage.read:", "read:")
 
 
 class Grant(Protocol):
-    def allows(self, path: str, kind: str | int) -> bool: ...
+    def allows(self, path: str, kind: str | int, source: str | int | None = None) -> bool: ...
 
     def covers_filter(self, prefix: str) -> bool: ...
 
@@ -51,8 +51,10 @@ class AclGrant:
             p for r in acl.rules if r.effect == "allow" and principals.intersection(r.principals) for p in r.paths
         }))
 
-    def allows(self, path: str, kind: str | int) -> bool:
-        return self._view.allows(path, kind)
+    def allows(self, path: str, kind: str | int, source: str | int | None = None) -> bool:
+        # Rules limited to some sources (docs/formats.md §6) need the event's source; without one
+        # only rules covering every source apply.
+        return self._view.allows(path, kind, source)
 
     def key(self) -> tuple[str, frozenset[str]]:
         """Equal keys decide identically: ACL decisions depend only on the principal set."""
@@ -90,7 +92,8 @@ class ScopeGrant:
     def key(self) -> tuple[str, tuple[str, ...]]:
         return ("scopes", self.prefixes)
 
-    def allows(self, path: str, kind: str | int) -> bool:
+    def allows(self, path: str, kind: str | int, source: str | int | None = None) -> bool:
+        # Scopes name paths only: a source is kept inside its namespace by its path_prefix (docs/formats.md §6).
         if self._filter is None or event_path_key(path) is None:
             return False
         return self._filter.matches(path, kind)

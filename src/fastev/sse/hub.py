@@ -101,7 +101,7 @@ class MemorySink:
 class Entry:
     """One published event: what deciding needs, and its frame(s), encoded once."""
 
-    __slots__ = ("partition", "offset", "kind", "path", "old_path", "frame", "redacted")
+    __slots__ = ("partition", "offset", "kind", "path", "old_path", "source", "frame", "redacted")
 
     def __init__(self, event: Mapping[str, Any], partition: int, offset: int, event_id: str) -> None:
         kind = event.get("kind")
@@ -113,6 +113,8 @@ class Entry:
         old_path = event.get("old_path")
         self.partition, self.offset, self.kind, self.path = partition, offset, kind, path
         self.old_path: str | None = old_path if isinstance(old_path, str) else None
+        source = event.get("source")  # ACL rules may be limited to sources (docs/formats.md §6)
+        self.source: str | None = source if isinstance(source, str) else None
         self.frame = encode_frame(event, event_id)
         self.redacted = encode_frame({**event, "old_path": None}, event_id) if self.old_path is not None else None
 
@@ -147,9 +149,9 @@ def http_chunk(data: bytes) -> bytes:
 def frame_for(grant: Any, filters: Filters, entry: Entry) -> bytes | None:
     """The frame a reader with ``grant`` and ``filters`` gets for ``entry``: None, full, or old_path redacted."""
     try:
-        if not (filters.matches(entry.path, entry.kind) and grant.allows(entry.path, entry.kind)):
+        if not (filters.matches(entry.path, entry.kind) and grant.allows(entry.path, entry.kind, entry.source)):
             return None
-        if entry.redacted is not None and not grant.allows(entry.old_path, entry.kind):
+        if entry.redacted is not None and not grant.allows(entry.old_path, entry.kind, entry.source):
             return entry.redacted
         return entry.frame
     except ValueError:

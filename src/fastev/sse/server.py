@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from fastev._ref.paths import canonical_path
 from fastev.event import KINDS
+from fastev.paths import canonical_path
 from fastev.sse.auth import Authenticator, AuthError, AuthResult
 from fastev.sse.hub import EventHub, Filters, http_chunk
 
