@@ -23,8 +23,12 @@ def record_import_error(exc: BaseException, module: str = "") -> None:
     NATIVE_IMPORT_ERRORS[module or getattr(exc, "name", None) or repr(exc)] = exc
 
 
-def load(native: str, reference: ModuleType) -> tuple[ModuleType, str]:
-    """The facade's implementation: ``fastev._core.<native>``, else ``reference`` (recording why)."""
+def load(native: str, reference: ModuleType | str) -> tuple[ModuleType, str]:
+    """The facade's implementation: ``fastev._core.<native>``, else ``reference`` (recording why).
+
+    ``reference`` may be a module name, imported only when the native module is
+    not used: production code then runs without ``fastev._ref`` (the oracle).
+    """
     if use_native():
         try:
             module = importlib.import_module(f"fastev._core.{native}")
@@ -32,4 +36,6 @@ def load(native: str, reference: ModuleType) -> tuple[ModuleType, str]:
             record_import_error(exc, native)
         else:
             return module, "native"
+    if isinstance(reference, str):
+        reference = importlib.import_module(reference)
     return reference, "reference"

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Protocol
 
 from fastev._native import load
-from fastev._ref import acl as _ref  # the reference switch: nothing else is taken from _ref
 from fastev.acl_rules import ANY_PRINCIPAL, Identity, Rule, load_rules, normalise_principal, parse_rules_toml
 from fastev.errors import AclError
 
@@ -22,7 +21,7 @@ __all__ = (
 )
 
 
-_impl, IMPLEMENTATION = load("acl", _ref)
+_impl, IMPLEMENTATION = load("acl", "fastev._ref.acl")  # the reference only when native is off
 
 
 class IdentityView(Protocol):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastev._native import load
-from fastev._ref import avro as _ref  # the reference switch: nothing else is taken from _ref
 from fastev.avro_format import (
     SCHEMA_CANONICAL,
     SCHEMA_FINGERPRINT,
@@ -34,7 +33,7 @@ __all__ = (
 )
 
 
-_impl, IMPLEMENTATION = load("avro", _ref)
+_impl, IMPLEMENTATION = load("avro", "fastev._ref.avro")  # the reference only when native is off
 
 if TYPE_CHECKING:  # both implementations share the reference's signatures
     from fastev._ref.avro import OcfWriter, confluent_frame, encode_event, fingerprint64, ocf_bytes

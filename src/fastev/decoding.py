@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._native import load
-from ._ref import decoder as _ref_decoder
 from .decode_types import SOURCE_NAMES, Batch, DecodeStats
 from .errors import DecodeError
 from .event import StorageEvent
@@ -17,7 +16,7 @@ from .event import StorageEvent
 __all__ = ("Decoder", "DecodeResult", "decode", "SOURCE_NAMES", "IMPLEMENTATION", "Batch", "DecodeStats")
 
 
-_impl, IMPLEMENTATION = load("codec", _ref_decoder)
+_impl, IMPLEMENTATION = load("codec", "fastev._ref.decoder")  # the reference only when native is off
 
 # Decoder(source, *, inotify_watches=None, max_record_bytes=1 MiB, pairing_window=128, now_us=None)
 # .feed(bytes, final=False) / .feed_records(list[bytes]) / .finish() -> Batch(events, errors, stats)
