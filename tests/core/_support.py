@@ -79,25 +79,38 @@ def run_transcoder(cls: Any, source: str, routes: Any, chunks: list[bytes], **kw
     return out
 
 
-def make_routes() -> list[Any]:
-    """Routes over native ACL objects: everything, a path prefix, kinds, an identity view."""
-    from fastev._core.acl import IdentityView, PrefixFilter
-    from fastev._ref.acl import Identity, Rule
-    from fastev._ref.transcoder import CompiledRoute
-    from fastev.event import KINDS
+def make_routes(implementation: str = "native") -> list[Any]:
+    """Routes over one implementation's ACL objects (``native``: fastev._core.acl, ``reference``:
+    fastev._ref.acl), so a differential test hands each transcoder its own twin and compares
+    routing too: everything, a path prefix, kinds, identity views, and the source dimension
+    (docs/formats.md §6) in a rule and in a route."""
+    from fastev.acl_rules import ALL_SOURCES, Identity, Rule
+    from fastev.event import DECODER_NAMES, KINDS
+    from fastev.routes import CompiledRoute
 
+    if implementation == "native":
+        from fastev._core import acl
+    else:
+        from fastev._ref import acl  # type: ignore[no-redef]
     all_kinds = (1 << len(KINDS)) - 1
+    s3 = 1 << DECODER_NAMES.index("s3")
     rules = [
         Rule("allow", ("group:/atlas",), ("/pnfs", "/gpfs/scratch"), all_kinds),
         Rule("deny", ("group:/atlas",), ("/pnfs/lab.example/cms",), all_kinds),
         Rule("allow", ("*",), ("/beamline-7",), 1 << KINDS.index("UPLOAD")),
+        # file-system readers: /pnfs from every source but S3 (an S3 bucket "pnfs" must not reach them)
+        Rule("allow", ("group:/photon",), ("/pnfs",), all_kinds, ALL_SOURCES & ~s3),
+        Rule("allow", ("group:/photon",), ("/",), 1 << KINDS.index("UPLOAD"), s3),
     ]
-    atlas = IdentityView(rules, Identity(user="a", groups=("/atlas",)))
-    anyone = IdentityView(rules, Identity())
+    atlas = acl.IdentityView(rules, Identity(user="a", groups=("/atlas",)))
+    anyone = acl.IdentityView(rules, Identity())
+    photon = acl.IdentityView(rules, Identity(groups=("/photon",)))
     return [
         CompiledRoute("all", None, ()),
-        CompiledRoute("photon", PrefixFilter(["/pnfs/lab.example/photon", "/gpfs"], []), ()),
-        CompiledRoute("kinds", PrefixFilter([], ["UPLOAD", "DELETE", "RENAME", "MOVED_OUT"]), ()),
+        CompiledRoute("photon", acl.PrefixFilter(["/pnfs/lab.example/photon", "/gpfs"], []), ()),
+        CompiledRoute("kinds", acl.PrefixFilter([], ["UPLOAD", "DELETE", "RENAME", "MOVED_OUT"]), ()),
         CompiledRoute("atlas", None, (atlas,)),
-        CompiledRoute("both", PrefixFilter(["/"], ["UPLOAD", "CREATE"]), (atlas, anyone)),
+        CompiledRoute("both", acl.PrefixFilter(["/"], ["UPLOAD", "CREATE"]), (atlas, anyone)),
+        CompiledRoute("photon-readers", None, (photon,)),
+        CompiledRoute("gpfs-only", acl.PrefixFilter([], [], ["gpfs-audit", "gpfs-watch"]), ()),
     ]

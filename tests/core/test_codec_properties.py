@@ -14,9 +14,13 @@ from ._support import NOW_US, make_routes, native_codec, run_decoder, run_record
 
 codec = native_codec()
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+# Only too_slow: composing mutated multi-record streams is slow on a loaded machine (the CI box is
+# shared). The other health checks (filtering, data size, nesting) stay on: they flag a broken strategy.
+SLOW_GENERATION = [HealthCheck.too_slow]
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=SLOW_GENERATION)
 JSON_SOURCES = sorted(SOURCES)
-ROUTES = make_routes()
+ROUTES = make_routes("native")
+REF_ROUTES = make_routes("reference")  # the reference routes with its own ACL twins
 
 
 @st.composite
@@ -54,13 +58,13 @@ def test_invalid_records(case: Any) -> None:
     _check(*case)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=120, deadline=None, suppress_health_check=SLOW_GENERATION)
 @given(stream(mutate=True), st.sampled_from(["avro", "confluent"]))
 def test_transcoder_outputs(case: Any, framing: str) -> None:
     source, _, chunks, opts = case
     kw = dict(opts, framing=framing, schema_id=7)
     assert (run_transcoder(codec.Transcoder, source, ROUTES, chunks, **kw)
-            == run_transcoder(ref_tc.Transcoder, source, ROUTES, chunks, **kw))
+            == run_transcoder(ref_tc.Transcoder, source, REF_ROUTES, chunks, **kw))
 
 
 # -- dCache storage events over SSE ---------------------------------------------------------
