@@ -46,7 +46,7 @@ TOO_LONG_ALLOWED = frozenset({
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("fastev", "fastev._version", "fastev._native", "fastev.errors", "fastev.event", "fastev.paths", "fastev.acl_rules",
      "fastev.inotify", "fastev.framing", "fastev.decode_types", "fastev.record_fields", "fastev.avro_format",
-     "fastev.routes", "fastev.schema"),
+     "fastev.routes", "fastev.schema", "fastev.source_trust"),
     ("fastev._core", "fastev._ref"),
     ("fastev.acl", "fastev.avro", "fastev.decoding", "fastev.transcode"),
     ("fastev.kafka", "fastev.sse"),

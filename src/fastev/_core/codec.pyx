@@ -33,6 +33,7 @@ from fastev.decode_types import DEFAULT_MAX_RECORD_BYTES, SOURCE_NAMES, Batch, D
 from fastev.framing import SseFramer
 from fastev.inotify import DEFAULT_PAIRING_WINDOW, load_watches, watched_dir
 from fastev.routes import FRAMINGS
+from fastev.source_trust import check_path_prefix, prefixed_path
 from fastev.errors import ConfigError, DecodeError
 from fastev.event import DECODER_NAMES, KINDS, SOURCES
 
@@ -561,6 +562,8 @@ cdef class Decoder:
     cdef int64_t now
     cdef object hold             # Python bytes an EventRec points into (inotify)
     cdef _RouteSink sink
+    cdef readonly str path_prefix   # prepended to emitted paths (docs/formats.md §6); "" for none
+    cdef bytes prefix_utf8
 
     def __cinit__(self, *args, **kwargs):
         self.c = <Ctx*>calloc(1, sizeof(Ctx))
@@ -575,12 +578,14 @@ cdef class Decoder:
             self.c = NULL
 
     def __init__(self, str source, *, inotify_watches=None, max_record_bytes=DEFAULT_MAX_RECORD_BYTES,
-                 pairing_window=DEFAULT_PAIRING_WINDOW, now_us=None):
+                 pairing_window=DEFAULT_PAIRING_WINDOW, now_us=None, path_prefix=""):
         if source not in SOURCE_NAMES:
             raise ConfigError(f"source: unknown decoder {source!r}; choose one of {', '.join(SOURCE_NAMES)}")
         if max_record_bytes < 1:
             raise ConfigError("max_record_bytes must be positive")
         self.source = source
+        self.path_prefix = check_path_prefix(path_prefix)
+        self.prefix_utf8 = self.path_prefix.encode("utf-8")
         self.watches = load_watches(inotify_watches)
         self.max_record_bytes = max_record_bytes
         self.now_us = now_us
@@ -691,14 +696,35 @@ cdef class Decoder:
 
     # -- emission and rename pairing (_ref/inotify_flags.RenamePairer) -----------------------
     cdef int _emit_rec(self) except -1:
+        # The prefixed paths live in these locals until the event is routed or copied to a dict.
+        cdef bytes path = None
+        cdef bytes old_path = None
+        cdef EventRec* ev = &self.c.ev
+        if self.prefix_utf8:  # at emission, as the reference: a RENAME's old path is still unprefixed here
+            if ev.path.len > 0:
+                path = self._prefixed(ev.path)
+                ev.path = mkstr(PyBytes_AS_STRING(path), len(path))
+            if ev.old_path.ptr != NULL and ev.old_path.len > 0:
+                old_path = self._prefixed(ev.old_path)
+                ev.old_path = mkstr(PyBytes_AS_STRING(old_path), len(old_path))
         if self.sink is None:
-            self.events.append(event_rec_to_dict(&self.c.ev))
+            self.events.append(event_rec_to_dict(ev))
         else:
-            self.sink.route_rec(&self.c.ev)
+            self.sink.route_rec(ev)
         self.n_decoded += 1
         return 0
 
+    cdef bytes _prefixed(self, Str p):
+        """prefix + canonical path ("/" alone becomes the prefix), as source_trust.prefixed_path."""
+        if p.len == 1 and p.ptr[0] == b'/':
+            return self.prefix_utf8
+        return self.prefix_utf8 + PyBytes_FromStringAndSize(p.ptr, p.len)
+
     cdef int _emit_dict(self, dict d) except -1:
+        if self.prefix_utf8:
+            d["path"] = prefixed_path(self.path_prefix, d["path"])
+            if d["old_path"] is not None:
+                d["old_path"] = prefixed_path(self.path_prefix, d["old_path"])
         if self.sink is None:
             self.events.append(d)
         else:

@@ -17,6 +17,7 @@ from ..record_fields.dcache_billing import READ_FIELDS as BILLING_READ
 from ..record_fields.dcache_inotify import DATA_READ, SYSTEM_READ
 from ..record_fields.gpfs import AUDIT_READ, WATCH_READ
 from ..record_fields.s3 import MESSAGE_READ, RECORD_READ
+from ..source_trust import check_path_prefix, prefixed_path
 from .billing import decode_billing
 from .eventid import event_id
 from .fields import Reject, Skip, check_duplicates
@@ -50,12 +51,14 @@ class Decoder:
 
     def __init__(self, source: str, *, inotify_watches: dict[str, str] | None = None,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-                 pairing_window: int = DEFAULT_PAIRING_WINDOW, now_us: int | None = None) -> None:
+                 pairing_window: int = DEFAULT_PAIRING_WINDOW, now_us: int | None = None,
+                 path_prefix: str = "") -> None:
         if source not in SOURCE_NAMES:
             raise ConfigError(f"source: unknown decoder {source!r}; choose one of {', '.join(SOURCE_NAMES)}")
         if max_record_bytes < 1:
             raise ConfigError("max_record_bytes must be positive")
         self.source = source
+        self.path_prefix = check_path_prefix(path_prefix)  # docs/formats.md §6
         self.watches = load_watches(inotify_watches)
         self.max_record_bytes = max_record_bytes
         self.now_us = now_us
@@ -122,6 +125,10 @@ class Decoder:
             self._emit(ev, out)
 
     def _emit(self, ev: dict[str, Any], out: Batch) -> None:
+        if self.path_prefix:  # at emission: a RENAME's old path is its FROM's unprefixed path until here
+            ev["path"] = prefixed_path(self.path_prefix, ev["path"])
+            if ev["old_path"] is not None:
+                ev["old_path"] = prefixed_path(self.path_prefix, ev["old_path"])
         out.events.append(ev)
         out.stats.decoded += 1
 

@@ -104,6 +104,7 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
 
     from ..errors import ConfigError
     from ..pipeline.run import _event_loop_runner
+    from ..source_trust import config_spoofing_warnings
     from ..sse.config import build
     from ..sse.server import start
 
@@ -130,6 +131,8 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
         from ..acl import Acl
 
         acl = Acl.from_toml(config.routes.acl_file)
+    for line in config_spoofing_warnings(config):  # docs/formats.md §6
+        print(f"fastev serve: warning: {line}", file=log, flush=True)
     try:
         hub, app = build(config.sse, acl, config.path.parent, stream=f"kafka-topic:{topic}")
     except (ValueError, OSError, ConfigError) as e:

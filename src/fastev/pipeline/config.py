@@ -52,6 +52,7 @@ from ..errors import ConfigError
 from ..kafka.delivery import DEFAULT_OCF_EVENTS
 from ..kafka.producer import ROUTE_FORMATS, ROUTE_KEYS
 from ..routes import RoutesConfig, RouteSpec, parse_routes, read_toml
+from ..source_trust import check_path_prefix
 
 if TYPE_CHECKING:
     from ..sse.config import SseConfig
@@ -66,7 +67,7 @@ CHECKPOINT_INTERVAL_S = 0.5
 TOP_KEYS = frozenset({"kafka", "source", "acl", "route", "dead_letter", "metrics", "state", "sse"})
 KAFKA_KEYS = frozenset({"bootstrap_servers", "producer", "consumer", "partitions"})
 SOURCE_KEYS = frozenset({"name", "type", "format", "paths", "topics", "group", "inotify_watches",
-                         "pairing_window", "max_record_bytes"})
+                         "pairing_window", "max_record_bytes", "path_prefix"})
 PIPELINE_ROUTE_KEYS = ("schema_id", "ocf_events")  # route keys the pipeline reads beyond routes.py's
 MAX_SCHEMA_ID = (1 << 31) - 1
 
@@ -292,6 +293,8 @@ def _sources(tables: Any, name: str, base: Path) -> tuple[SourceConfig, ...]:
             opts["pairing_window"] = _int(t["pairing_window"], f"{where}.pairing_window", 1, 1 << 20)
         if "max_record_bytes" in t:
             opts["max_record_bytes"] = _int(t["max_record_bytes"], f"{where}.max_record_bytes", 1, 1 << 30)
+        if "path_prefix" in t:  # docs/formats.md §6: keeps this source's paths inside its own subtree
+            opts["path_prefix"] = check_path_prefix(t["path_prefix"], f"{where}.path_prefix")
         paths: tuple[str, ...] = ()
         topics: tuple[str, ...] = ()
         group = None

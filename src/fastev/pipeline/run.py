@@ -41,6 +41,7 @@ from ..errors import ConfigError, DeliveryError
 from ..kafka.delivery import RouteSender
 from ..kafka.sink import KafkaSink, dead_letter_message
 from ..routes import RoutesConfig
+from ..source_trust import config_spoofing_warnings
 from ..transcode import Transcoder
 from .checkpoint import FileCheckpoints
 from .config import PipelineConfig, RouteTarget
@@ -471,6 +472,8 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
     broker = None
     bootstrap = config.bootstrap_servers
     try:
+        for line in config_spoofing_warnings(config):  # docs/formats.md §6
+            print(f"fastev run: warning: {line}", file=log, flush=True)
         if bootstrap is None and config.needs_kafka:
             from ..kafka.broker import EmbeddedBroker
 
