@@ -10,8 +10,8 @@ could claim paths under a dCache or GPFS prefix. Two means keep sources apart:
   of the named sources (fastev.acl_rules).
 
 ``spoofing_warnings`` is the start-up check of ``fastev run`` / ``fastev serve``:
-one line per rule or route that S3 events could reach under a prefix they
-share with file-system sources.
+one line naming the rules and routes that S3 events could reach under a prefix
+they share with file-system sources.
 """
 from __future__ import annotations
 
@@ -63,12 +63,14 @@ def _overlap(a: str, b: str) -> bool:
 
 def spoofing_warnings(sources: Sequence[tuple[str, str]], rules: Iterable[Rule] = (),
                       routes: Iterable[Any] = ()) -> list[str]:
-    """One line per ACL rule or route that S3 events can reach under a file-system source's paths.
+    """The start-up warning (one line, or none) when S3 events can reach readers of file-system paths.
 
     ``sources``: (decoder name, path prefix) of every configured source. A file-system
     source without a prefix claims the whole namespace; an S3 source claims its prefix
-    (none: everything). A rule or route is flagged when it covers both claims and
-    admits both kinds of source. ``routes`` are RouteSpec-like (name, paths, sources).
+    (none: everything). An allow rule, or a route without principals, is exposed when
+    it grants a path below the root that both claims reach, to both kinds of source.
+    Grants on ``/`` are not: their readers see every event anyway. ``routes`` are
+    RouteSpec-like (name, paths, sources, principals).
     """
     # "auto" detects the format per record: it may deliver either kind.
     fs = [prefix or "/" for name, prefix in sources if name in FILE_SYSTEM_SOURCES or name == "auto"]
@@ -79,24 +81,28 @@ def spoofing_warnings(sources: Sequence[tuple[str, str]], rules: Iterable[Rule] 
     def exposed(paths: Iterable[str], names: frozenset[str]) -> list[str]:
         if not (names & FILE_SYSTEM_SOURCES and names & OBJECT_STORE_SOURCES):
             return []
-        return sorted({p for p in paths if any(_overlap(p, f) for f in fs) and any(_overlap(p, o) for o in s3)})
+        return sorted({p for p in paths if p != "/" and any(_overlap(p, f) for f in fs)
+                       and any(_overlap(p, o) for o in s3)})
 
-    lines: list[str] = []
+    found: list[str] = []
     allowing = [r for r in rules if r.effect == "allow"]
     for i, rule in enumerate(allowing):
         hit = exposed(rule.paths, _sources_of(rule.sources))
         if hit:
-            lines.append(f"ACL allow rule {i} ({', '.join(rule.principals)} on {', '.join(hit)}) also admits S3 "
-                         f"events there: an S3 bucket can name those paths; give the rule sources = [...] or the "
-                         f"S3 source a path_prefix (docs/formats.md §6)")
+            found.append(f"allow[{i}] ({', '.join(rule.principals)}: {', '.join(hit)})")
     for route in routes:
-        paths = tuple(getattr(route, "paths", ())) or ("/",)
-        names = frozenset(getattr(route, "sources", ())) or frozenset(DECODER_NAMES)
-        hit = exposed(paths, names)
-        if hit and not getattr(route, "principals", ()):  # routes with principals are covered by the rules above
-            lines.append(f"route {route.name!r} ({', '.join(hit)}) takes S3 and file-system events under the same "
-                         f"paths; give it sources = [...] or the S3 source a path_prefix (docs/formats.md §6)")
-    return lines
+        if getattr(route, "principals", ()):  # a route with principals is bounded by the rules above
+            continue
+        hit = exposed(tuple(getattr(route, "paths", ())), frozenset(getattr(route, "sources", ()))
+                      or frozenset(DECODER_NAMES))
+        if hit:
+            found.append(f"route {route.name!r} ({', '.join(hit)})")
+    if not found:
+        return []
+    shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
+    return [f"S3 and file-system sources share one path namespace, and {len(found)} ACL rule(s) or route(s) "
+            f"grant paths both can name ({shown}): an S3 bucket can speak for those paths. Give them "
+            f"sources = [...] or the S3 source a path_prefix (docs/formats.md §6)"]
 
 
 def config_spoofing_warnings(config: Any) -> list[str]:

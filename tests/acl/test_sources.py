@@ -230,14 +230,25 @@ def test_route_specs_name_sources(tmp_path: Path) -> None:
 
 def test_mixing_s3_with_file_systems_warns_unless_separated() -> None:
     open_rule = acl_rules.Rule("allow", ("group:/photon",), ("/pnfs/lab.example/photon",))
+    everything = acl_rules.Rule("allow", ("group:operators",), ("/",))  # sees every event anyway: not exposed
     mixed = [("dcache-billing", ""), ("s3", "")]
-    assert len(spoofing_warnings(mixed, [open_rule])) == 1
-    assert "sources" in spoofing_warnings(mixed, [open_rule])[0]
+    [line] = spoofing_warnings(mixed, [everything, open_rule])
+    assert "allow[1] (group:/photon: /pnfs/lab.example/photon)" in line and "sources" in line
+    assert "path_prefix" in line and "allow[0]" not in line
     assert spoofing_warnings(mixed, acl_rules.parse_rules_toml(RULES_TEXT)) == []  # the rules name sources
     assert spoofing_warnings([("dcache-billing", ""), ("s3", "/s3")], [open_rule]) == []  # the prefix separates
     assert spoofing_warnings([("dcache-billing", ""), ("gpfs-audit", "")], [open_rule]) == []  # no S3
     assert spoofing_warnings([("s3", "")], [open_rule]) == []
     assert len(spoofing_warnings([("auto", "")], [open_rule])) == 1  # auto may deliver either
-    routes = [RouteSpec("all"), RouteSpec("fs", sources=("dcache-billing",)), RouteSpec("p", paths=("/s3",))]
-    lines = spoofing_warnings([("dcache-billing", ""), ("s3", "/s3")], [], routes)
-    assert [line.split("'")[1] for line in lines] == ["all", "p"]  # an S3 prefix still overlaps "/" routes
+    routes = [RouteSpec("all"), RouteSpec("fs", paths=("/pnfs",), sources=("dcache-billing",)),
+              RouteSpec("p", paths=("/s3/x",)), RouteSpec("q", paths=("/pnfs",), principals=("group:/photon",))]
+    [line] = spoofing_warnings([("dcache-billing", ""), ("s3", "/s3")], [], routes)
+    assert "1 ACL rule(s) or route(s)" in line and "route 'p' (/s3/x)" in line
+
+
+def test_the_demo_separates_its_sources() -> None:
+    from fastev.demo import demo_dir
+    from fastev.pipeline import load_config
+    from fastev.source_trust import config_spoofing_warnings
+
+    assert config_spoofing_warnings(load_config(demo_dir() / "pipeline.toml")) == []
