@@ -252,3 +252,80 @@ def test_the_demo_separates_its_sources() -> None:
     from fastev.source_trust import config_spoofing_warnings
 
     assert config_spoofing_warnings(load_config(demo_dir() / "pipeline.toml")) == []
+
+
+def test_fastev_acl_check_asks_about_a_source(tmp_path: Path) -> None:
+    (tmp_path / "acl.toml").write_text(RULES_TEXT)
+
+    def check(*extra: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "fastev", "acl", "check", "--acl", str(tmp_path / "acl.toml"),
+                            "--group", "/photon", "--path", "/pnfs/lab.example/photon/x", "--kind", "UPLOAD",
+                            *extra], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()[-1]
+
+    assert check("--source", "dcache-billing") == "allow"
+    assert check("--source", "s3") == "deny"
+    assert check() == "deny"  # no source: only rules without sources count
+
+
+def _run_until_serving(config: Path) -> str:
+    """``fastev run`` on an SSE-only file pipeline: its start-up lines, then SIGTERM."""
+    proc = subprocess.Popen([sys.executable, "-m", "fastev", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "SSE on http" in line or "error" in line:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("s3_prefix,warned", [("", True), ('path_prefix = "/s3/minio-a"', False)])
+def test_fastev_run_warns_when_s3_can_speak_for_file_system_paths(tmp_path: Path, samples: Path,
+                                                                  s3_prefix: str, warned: bool) -> None:
+    import hashlib
+
+    for name in ("s3.jsonl", "dcache-billing.jsonl"):
+        (tmp_path / name).write_bytes((samples / name).read_bytes())
+    (tmp_path / "acl.toml").write_text('[[allow]]\nprincipals = ["group:/photon"]\n'
+                                       'paths = ["/pnfs/lab.example/photon"]\n')
+    (tmp_path / "tokens.txt").write_text(hashlib.sha256(b"tok").hexdigest() + " user:alice group:/photon\n")
+    (tmp_path / "p.toml").write_text(f"""
+[[source]]
+type = "file"
+format = "s3"
+paths = ["s3.jsonl"]
+{s3_prefix}
+[[source]]
+type = "file"
+format = "dcache-billing"
+paths = ["dcache-billing.jsonl"]
+[acl]
+file = "acl.toml"
+[sse]
+listen = "127.0.0.1:0"
+[sse.auth]
+mode = "acl"
+tokens_file = "tokens.txt"
+""")
+    err = _run_until_serving(tmp_path / "p.toml")
+    assert "SSE on http" in err, err
+    assert ("warning: S3 and file-system sources share one path namespace" in err) is warned, err
+    assert err.count("warning") == int(warned)
+
+
+def test_config_path_prefix_reaches_the_decoder_options(tmp_path: Path) -> None:
+    from fastev.pipeline import load_config
+
+    base = '[[source]]\ntype = "file"\nformat = "s3"\npaths = ["x"]\n{}\n[[route]]\nname = "a"\ntopic = "t"\n'
+    (tmp_path / "ok.toml").write_text(base.format('path_prefix = "/s3/a"'))
+    assert load_config(tmp_path / "ok.toml").sources[0].decoder_options["path_prefix"] == "/s3/a"
+    (tmp_path / "bad.toml").write_text(base.format('path_prefix = "s3/../a"'))
+    with pytest.raises(ConfigError, match=r"source\[0\]\.path_prefix: 's3/\.\./a' is not a canonical"):
+        load_config(tmp_path / "bad.toml")

@@ -3,14 +3,15 @@
 Prints ``allow`` or ``deny`` as the last stdout line and exits 0; an invalid
 rule file or path prints a clear error and exits 2. Without ``--kind`` the
 question is "every kind": ``allow`` only if all kinds are allowed (the kinds
-that are allowed are listed first).
+that are allowed are listed first). ``--source`` asks about events of that
+source; without it only rules that name no ``sources`` count (docs/formats.md §6).
 """
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from ..event import KINDS
+from ..event import DECODER_NAMES, KINDS
 from ._io import fail
 
 
@@ -25,6 +26,8 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--group", action="append", nargs="+", default=[], metavar="NAME")
     c.add_argument("--path", required=True)
     c.add_argument("--kind", choices=KINDS, metavar="KIND", help=f"one of {', '.join(KINDS)}")
+    c.add_argument("--source", choices=DECODER_NAMES, metavar="SOURCE",
+                   help=f"the event's source, one of {', '.join(DECODER_NAMES)}")
     c.set_defaults(run=run_check)
     k = acl_sub.add_parser("kafka-bindings", help="Kafka ACL bindings for the pipeline's routes",
                            description=KAFKA_BINDINGS_DOC,
@@ -59,9 +62,9 @@ def run_check(args: argparse.Namespace) -> int:
     groups = tuple(g for chunk in args.group for g in chunk)
     identity = Identity(user=args.user, uid=args.uid, groups=groups)
     if args.kind is not None:
-        print("allow" if acl.allows(identity, args.path, args.kind) else "deny")
+        print("allow" if acl.allows(identity, args.path, args.kind, args.source) else "deny")
         return 0
-    allowed = [k for k in KINDS if acl.allows(identity, args.path, k)]
+    allowed = [k for k in KINDS if acl.allows(identity, args.path, k, args.source)]
     print("kinds allowed: " + (", ".join(allowed) if allowed else "none"))
     print("allow" if len(allowed) == len(KINDS) else "deny")
     return 0

@@ -15,6 +15,7 @@ format = "dcache-billing"                # a decoder name, or "auto"
 paths = ["/var/log/dcache/billing-*.json"]   # file: globs, relative to this file
 # topics = ["raw-billing"]; group = "fastev"  # kafka
 # inotify_watches = "watches.json"; pairing_window = 128; max_record_bytes = 1048576
+# path_prefix = "/s3/minio-a"          # prepended to this source's paths (docs/formats.md §6)
 
 [acl]
 file = "acl.toml"
