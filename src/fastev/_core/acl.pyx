@@ -280,6 +280,12 @@ cdef Py_ssize_t build_slot_tries(FlatTrie* tries, Py_ssize_t* slot_trie, list ta
     """Compile one trie per distinct table (``tables[slot]``: (masks, grants)); returns their number."""
     cdef Py_ssize_t slot, n = 0
     seen = {}
+    if all(t is tables[0] for t in tables):  # no rule names sources: one trie, nothing to compare
+        masks, grants = tables[0]
+        build_trie(&tries[0], masks, grants)
+        for slot in range(N_SOURCE_SLOTS):
+            slot_trie[slot] = 0
+        return 1
     try:
         for slot in range(N_SOURCE_SLOTS):
             masks, grants = tables[slot]
@@ -320,7 +326,7 @@ cdef class IdentityView:
         if _rules.rules_name_sources(rules):
             tables = [(_rules.mask_table(rules, principals, slot), {}) for slot in range(N_SOURCE_SLOTS)]
         else:
-            tables = [(_rules.mask_table(rules, principals), {})] * N_SOURCE_SLOTS
+            tables = [(_rules.mask_table(rules, principals), {})] * N_SOURCE_SLOTS  # one object, one trie
         self.n_tries = build_slot_tries(self.tries, self.slot_trie, tables)
         self.identity = identity
 
@@ -394,9 +400,12 @@ cdef class PathTrie:
         self.principal_cache = {}
         free_tries(self.tries, self.n_tries)
         self.n_tries = 0
-        self.n_tries = build_slot_tries(self.tries, self.slot_trie, [
-            ({}, {path: {ids[p]: masks for p, masks in grants.items()} for path, grants in table.items()})
-            for table in slot_tables])
+        compiled = {}  # id(table) -> its (masks, grants): equal objects stay one object, one trie
+        for table in slot_tables:
+            if id(table) not in compiled:
+                compiled[id(table)] = ({}, {path: {ids[p]: masks for p, masks in grants.items()}
+                                            for path, grants in table.items()})
+        self.n_tries = build_slot_tries(self.tries, self.slot_trie, [compiled[id(t)] for t in slot_tables])
 
     def __dealloc__(self):
         free_tries(self.tries, self.n_tries)
