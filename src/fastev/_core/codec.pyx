@@ -29,13 +29,17 @@ from fastev._core.event cimport Attr, EventRec, Str
 import time
 
 from fastev._core.avro import encode_event as _encode_event_dict
-from fastev._ref.decoder import DEFAULT_MAX_RECORD_BYTES, SOURCE_NAMES, Batch, DecodeStats
+from fastev._ref.decoder import SOURCE_NAMES, Batch, DecodeStats
 from fastev._ref.framing import SseFramer
-from fastev._ref.inotify_flags import DEFAULT_PAIRING_WINDOW
 from fastev._ref.inotify_sse import load_watches, watched_dir
-from fastev._ref.transcoder import FRAMINGS
+from fastev.options import (DEFAULT_MAX_RECORD_BYTES, DEFAULT_PAIRING_WINDOW, MAX_ERRORS_PER_MESSAGE,
+                            check_decoder_options, check_transcoder_options)
 from fastev.errors import ConfigError, DecodeError
 from fastev.event import DECODER_NAMES, KINDS, SOURCES
+
+from fastev.options import MAX_GROUPS
+
+cdef int C_MAX_GROUPS = MAX_GROUPS
 
 include "codec_util.pxi"
 include "json_scan.pxi"
@@ -576,10 +580,7 @@ cdef class Decoder:
 
     def __init__(self, str source, *, inotify_watches=None, max_record_bytes=DEFAULT_MAX_RECORD_BYTES,
                  pairing_window=DEFAULT_PAIRING_WINDOW, now_us=None):
-        if source not in SOURCE_NAMES:
-            raise ConfigError(f"source: unknown decoder {source!r}; choose one of {', '.join(SOURCE_NAMES)}")
-        if max_record_bytes < 1:
-            raise ConfigError("max_record_bytes must be positive")
+        check_decoder_options(source, SOURCE_NAMES, max_record_bytes, pairing_window)
         self.source = source
         self.watches = load_watches(inotify_watches)
         self.max_record_bytes = max_record_bytes
@@ -904,11 +905,17 @@ cdef class Decoder:
 
     cdef int _s3(self, const unsigned char* data, Py_ssize_t n, int64_t index, int64_t offset,
                  int64_t line) except -1:
-        """One S3 message: each Records[i] is one event (not paired), id index i."""
+        """One S3 message: each Records[i] is one event (not paired), id index i.
+
+        Every error of the message shares one raw bytes object, built at the first rejection;
+        past MAX_ERRORS_PER_MESSAGE the rest are counted and summarised in one final error
+        (as _ref Decoder._s3): a message of many bad items costs memory linear in its size."""
         cdef Ctx* c = self.c
         cdef Slot records, item
-        cdef Py_ssize_t pos, i = 0
-        cdef int rc
+        cdef Py_ssize_t pos, i = 0, first = -1, last = -1, over = 0, reported = 0
+        cdef int rc, slot
+        cdef object raw = None
+        cdef unsigned char digest[16]
         if first_duplicate(&c.sc) >= 0:
             return self._reject_c(data, n, index, offset, line, "s3", R_DUPLICATE, "Records")
         records = c.sc.slots[M_Records]
@@ -917,34 +924,45 @@ cdef class Decoder:
             return 0
         if records.type != J_ARR:
             return self._reject_c(data, n, index, offset, line, "s3", R_WRONG_TYPE, "Records")
+        message_digest(digest, S_S3, data, n)   # hashed once: the record ids hash only the digest
         pos = records.start + 1
         while array_next(&c.sc, &pos, &item):
+            slot = -1
             if item.type != J_OBJ:
-                self._reject_c(data, n, index, offset, line, "s3", R_NOT_AN_OBJECT, f"Records[{i}]")
-                i += 1
-                continue
-            rescan_object(&c.sc, &SCH_S3REC, item.start)
-            rc = first_duplicate(&c.sc)
-            if rc >= 0:
-                self._reject_c(data, n, index, offset, line, "s3", R_DUPLICATE,
-                               f"Records[{i}].{S3_REC_SLOTS[rc]}")
-                i += 1
-                continue
-            arena_reset(&c.arena)
-            event_init(c, S_S3)
-            rc = decode_s3_record(c)
-            if rc == R_NOMEM:
-                raise MemoryError()
-            if rc:
-                self._reject_c(data, n, index, offset, line, "s3", rc,
-                               f"Records[{i}].{S3_REC_SLOTS[c.err_field]}")
-                i += 1
-                continue
-            make_event_id(c.ev.id, S_S3, data, n, i)
-            self._emit_rec()
+                rc = R_NOT_AN_OBJECT
+            else:
+                rescan_object(&c.sc, &SCH_S3REC, item.start)
+                slot = first_duplicate(&c.sc)
+                if slot >= 0:
+                    rc = R_DUPLICATE
+                else:
+                    arena_reset(&c.arena)
+                    event_init(c, S_S3)
+                    rc = decode_s3_record(c)
+                    if rc == R_NOMEM:
+                        raise MemoryError()
+                    slot = c.err_field
+            if rc == R_OK:
+                make_event_id(c.ev.id, S_S3, digest, 16, i)
+                self._emit_rec()
+            elif reported < MAX_ERRORS_PER_MESSAGE:
+                if raw is None:
+                    raw = PyBytes_FromStringAndSize(<const char*>data, n)
+                self._reject(raw, index, offset, line, "s3", rc,
+                             f"Records[{i}]" if slot < 0 else f"Records[{i}].{S3_REC_SLOTS[slot]}")
+                reported += 1
+            else:
+                if not over:
+                    first = i
+                over += 1
+                last = i
+                self.n_rejected += 1
             i += 1
         if i == 0:
             self.n_skipped += 1
+        if over:
+            self.errors.append(DecodeError("too-many-errors", f"Records[{first}..{last}]: {over} more rejected",
+                                           index=index, offset=offset, line=line, source="s3", raw=raw))
         return 0
 
     # -- dCache storage events over SSE (_ref Decoder._frame) -------------------------------
@@ -1128,13 +1146,7 @@ cdef class Transcoder:
     cdef _RouteSink sink
 
     def __init__(self, str source, routes, *, framing="avro", schema_id=0, **decoder_options):
-        if framing not in FRAMINGS:
-            raise ConfigError(f"framing: {framing!r} is not one of {FRAMINGS}")
-        if framing == "confluent" and not (isinstance(schema_id, int) and 0 <= schema_id <= INT32_MAX):
-            raise ConfigError(f"schema_id: {schema_id!r} is outside 0..2**31-1")
-        names = [r.name for r in routes]
-        if len(set(names)) != len(names):
-            raise ConfigError("routes: names must be unique")
+        check_transcoder_options(routes, framing, schema_id)
         self.routes = tuple(routes)
         self.framing = framing
         self.schema_id = schema_id

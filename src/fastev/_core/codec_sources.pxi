@@ -183,7 +183,7 @@ cdef int subject_add(Ctx* c, Subject* sub, Str item) noexcept nogil:
     elif (str_eq(name, b"FQANPrincipal", 13) or str_eq(name, b"GroupNamePrincipal", 18)
           or str_eq(name, b"OpenIdGroup", 11)):
         if value.len > 0:
-            return add_group(c, value)
+            return add_group(c, value, B_subject)
     elif str_eq(name, b"Origin", 6):
         if sub.origin.len < 0 and value.len > 0:
             sub.origin = value

@@ -21,6 +21,7 @@ from .fields import (
     scalar_text,
     text,
 )
+from ..options import MAX_GROUPS
 from .jsonparse import JNum, JObj
 from .record import new_event
 
@@ -131,7 +132,9 @@ class _Subject:
             if primary and self.gid_primary is None:
                 self.gid_primary = gid
         elif name in ("FQANPrincipal", "GroupNamePrincipal", "OpenIdGroup"):
-            if value and value not in self.groups:
+            if value and value not in self.groups:   # at most MAX_GROUPS long: linear per record
+                if len(self.groups) >= MAX_GROUPS:
+                    raise Reject("out-of-range", "subject")
                 self.groups.append(value)
         elif name == "Origin":
             if self.origin is None and value:
