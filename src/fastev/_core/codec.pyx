@@ -15,7 +15,6 @@ IN_MOVED_FROM events of the rename pairer (kept as event dicts; moves are rare).
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.ref cimport Py_REFCNT
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, int32_t, int64_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -46,7 +45,7 @@ include "json_scan.pxi"
 include "codec_fields.pxi"
 include "codec_sources.pxi"
 
-__all__ = ("Decoder", "RouteBatch", "Transcoder", "event_id", "murmur3_x64_128")
+__all__ = ("Decoder", "RouteBatch", "Transcoder")
 
 _SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
 cdef tuple REASONS = (
@@ -86,19 +85,40 @@ def _tree_names(tree, prefix=""):
 AUDIT_SLOTS = GPFS_COMMON + _rg.AUDIT_ATTRS + ("oldPath", "bytesRead", "bytesWritten")
 WATCH_SLOTS = GPFS_COMMON + _rg.WATCH_ATTRS
 
-assert SOURCES == ("DCACHE_BILLING", "DCACHE_INOTIFY", "GPFS_AUDIT", "GPFS_WATCH", "S3")
-assert KINDS.index("MOVED_OUT") == K_MOVED_OUT and KINDS.index("OTHER") == K_OTHER
-assert KINDS.index("ACCESS_DENIED") == K_ACCESS_DENIED and KINDS.index("RENAME") == K_RENAME
-assert set(BILLING_SLOTS) == _tree_names(_rb.READ_FIELDS) and len(BILLING_SLOTS) == B_N_SLOTS
-assert BILLING_SLOTS[B_session:B_cached + 1] == _rb.ATTR_KEYS
-assert BILLING_SLOTS[B_hsm_provider] == "hsm.provider" and BILLING_SLOTS[B_pi_port] == "protocolInfo.port"
-assert BILLING_SLOTS[B_status_msg] == "status.msg" and BILLING_SLOTS[B_VERSION] == "VERSION"
-assert set(AUDIT_SLOTS) == _tree_names(_rg.AUDIT_READ) and set(WATCH_SLOTS) == _tree_names(_rg.WATCH_READ)
-assert set(S3_REC_SLOTS) == _tree_names(_rs.RECORD_READ) and len(S3_REC_SLOTS) == E_N_SLOTS
-assert S3_REC_SLOTS[E_sequencer] == "s3.object.sequencer" and S3_REC_SLOTS[E_sourceIPAddress].endswith("IPAddress")
-assert set(S3_MSG_SLOTS) == _tree_names(_rs.MESSAGE_READ)
-assert set(INOTIFY_SLOTS) == _tree_names(_ri.DATA_READ) and set(SYSTEM_SLOTS) == _tree_names(_ri.SYSTEM_READ)
-assert INOTIFY_SLOTS[I_subscription] == "subscription" and INOTIFY_SLOTS[I_cookie] == "event.cookie"
+
+def _require(bint ok, str what):
+    """Import-time check that the C tables match the Python ones (an ImportError, kept under -O)."""
+    if not ok:
+        raise ImportError(f"fastev._core.codec does not match the installed fastev sources ({what}); "
+                          "rebuild the extension")
+
+
+_require(SOURCES == ("DCACHE_BILLING", "DCACHE_INOTIFY", "GPFS_AUDIT", "GPFS_WATCH", "S3"),
+         'SOURCES == ("DCACHE_BILLING", "DCACHE_INOTIFY", "GPFS_AUDIT", "GPFS_WATCH", "S3")')
+_require(KINDS.index("MOVED_OUT") == K_MOVED_OUT and KINDS.index("OTHER") == K_OTHER,
+         'KINDS.index("MOVED_OUT") == K_MOVED_OUT and KINDS.index("OTHER") == K_OTHER')
+_require(KINDS.index("ACCESS_DENIED") == K_ACCESS_DENIED and KINDS.index("RENAME") == K_RENAME,
+         'KINDS.index("ACCESS_DENIED") == K_ACCESS_DENIED and KINDS.index("RENAME") == K_RENAME')
+_require(set(BILLING_SLOTS) == _tree_names(_rb.READ_FIELDS) and len(BILLING_SLOTS) == B_N_SLOTS,
+         'set(BILLING_SLOTS) == _tree_names(_rb.READ_FIELDS) and len(BILLING_SLOTS) == B_N_SLOTS')
+_require(BILLING_SLOTS[B_session:B_cached + 1] == _rb.ATTR_KEYS,
+         'BILLING_SLOTS[B_session:B_cached + 1] == _rb.ATTR_KEYS')
+_require(BILLING_SLOTS[B_hsm_provider] == "hsm.provider" and BILLING_SLOTS[B_pi_port] == "protocolInfo.port",
+         'BILLING_SLOTS[B_hsm_provider] == "hsm.provider" and BILLING_SLOTS[B_pi_port] == "protocolInfo.port"')
+_require(BILLING_SLOTS[B_status_msg] == "status.msg" and BILLING_SLOTS[B_VERSION] == "VERSION",
+         'BILLING_SLOTS[B_status_msg] == "status.msg" and BILLING_SLOTS[B_VERSION] == "VERSION"')
+_require(set(AUDIT_SLOTS) == _tree_names(_rg.AUDIT_READ) and set(WATCH_SLOTS) == _tree_names(_rg.WATCH_READ),
+         'set(AUDIT_SLOTS) == _tree_names(_rg.AUDIT_READ) and set(WATCH_SLOTS) == _tree_names(_rg.WATCH_READ)')
+_require(set(S3_REC_SLOTS) == _tree_names(_rs.RECORD_READ) and len(S3_REC_SLOTS) == E_N_SLOTS,
+         'set(S3_REC_SLOTS) == _tree_names(_rs.RECORD_READ) and len(S3_REC_SLOTS) == E_N_SLOTS')
+_require(S3_REC_SLOTS[E_sequencer] == "s3.object.sequencer" and S3_REC_SLOTS[E_sourceIPAddress].endswith("IPAddress"),
+         'S3_REC_SLOTS[E_sequencer] == "s3.object.sequencer" and S3_REC_SLOTS[E_sourceIPAddress].endswith("IPAddress")')
+_require(set(S3_MSG_SLOTS) == _tree_names(_rs.MESSAGE_READ),
+         'set(S3_MSG_SLOTS) == _tree_names(_rs.MESSAGE_READ)')
+_require(set(INOTIFY_SLOTS) == _tree_names(_ri.DATA_READ) and set(SYSTEM_SLOTS) == _tree_names(_ri.SYSTEM_READ),
+         'set(INOTIFY_SLOTS) == _tree_names(_ri.DATA_READ) and set(SYSTEM_SLOTS) == _tree_names(_ri.SYSTEM_READ)')
+_require(INOTIFY_SLOTS[I_subscription] == "subscription" and INOTIFY_SLOTS[I_cookie] == "event.cookie",
+         'INOTIFY_SLOTS[I_subscription] == "subscription" and INOTIFY_SLOTS[I_cookie] == "event.cookie"')
 
 build_schema(&SCH_BILLING, BILLING_SLOTS)
 build_schema(&SCH_AUDIT, AUDIT_SLOTS)
@@ -165,25 +185,6 @@ cdef inline Py_ssize_t skip_ws_at(const unsigned char* s, Py_ssize_t n) noexcept
     while i < n and (s[i] == 0x20 or s[i] == 0x0A or s[i] == 0x0D or s[i] == 0x09):
         i += 1
     return i
-
-
-# -- test helpers ------------------------------------------------------------------------------
-
-def murmur3_x64_128(data, seed):
-    """(h1, h2) of MurmurHash3_x64_128 (low 32 bits of seed, as the reference)."""
-    cdef const unsigned char[::1] view = bytes(data)
-    cdef uint64_t h1, h2
-    cdef Py_ssize_t n = view.shape[0]
-    cdef const unsigned char* p = <const unsigned char*>b""
-    if n:
-        p = &view[0]
-    murmur3_128(p, n, <uint32_t>(seed & 0xFFFFFFFF), &h1, &h2)
-    return h1, h2
-
-
-def event_id(int source_ordinal, raw, index=0):
-    h1, h2 = murmur3_x64_128(raw, source_ordinal * (1 << 24) + (index % (1 << 24)))
-    return f"{h1:016x}{h2:016x}"
 
 
 # -- CloudEvents header helpers (read the first Avro fields of an encoded event) ---------------
@@ -308,10 +309,13 @@ cdef class _RouteOut:
 cdef class RouteBatch:
     """Per-route output of one feed (API of fastev._ref.transcoder.RouteBatch).
 
-    Payloads are stored as one buffer per route; Python lists are built when asked."""
+    Payloads are stored as one buffer per route; Python lists are built when asked.
+    A batch is never written again once returned: when the caller drops it, its emptied
+    buffers go back to the transcoder's pool (``_pool``) for a later feed's new batch."""
     cdef readonly tuple routes
     cdef dict _index
     cdef list _outs
+    cdef list _pool              # the transcoder's spare buffers, or None
     cdef public list errors
     cdef public object stats
 
@@ -319,8 +323,20 @@ cdef class RouteBatch:
         self.routes = tuple(routes)
         self._index = {r: i for i, r in enumerate(self.routes)}
         self._outs = [_RouteOut() for _ in self.routes]
+        self._pool = None
         self.errors = []
         self.stats = DecodeStats()
+
+    def __dealloc__(self):
+        # Nobody can read this batch any more: hand its buffers (emptied, memory kept) back, so
+        # steady streaming writes into pages already mapped. Attributes may have been cleared
+        # already when the batch died in a reference cycle; then there is nothing to hand back.
+        cdef _RouteOut out
+        if self._pool is None or self._outs is None or len(self._pool) >= POOL_SIZE:
+            return
+        for out in self._outs:
+            out.clear()
+        self._pool.append(self._outs)
 
     cdef _RouteOut _out(self, route):
         return <_RouteOut>self._outs[self._index[route]]
@@ -403,6 +419,22 @@ cdef class RouteBatch:
         return self._out(route).path_list()
 
 
+cdef enum:
+    POOL_SIZE = 2      # spare buffer sets kept per transcoder (one batch in use, one being read)
+
+
+cdef RouteBatch new_route_batch(tuple routes, dict index, list pool):
+    """A fresh batch object over spare buffers from ``pool`` when there are some."""
+    cdef RouteBatch b = RouteBatch.__new__(RouteBatch)
+    b.routes = routes
+    b._index = index
+    b._outs = pool.pop() if pool else [_RouteOut() for _ in routes]
+    b._pool = pool
+    b.errors = []
+    b.stats = None
+    return b
+
+
 @cython.final
 cdef class _RouteSink:
     """Routes decoded events (EventRec, or a pending-move dict) and encodes them once."""
@@ -417,7 +449,9 @@ cdef class _RouteSink:
     cdef WriteBuffer enc
     cdef RouteBatch batch
     cdef Py_ssize_t hint     # bytes to reserve in a route buffer before its first payload
-    cdef RouteBatch last     # the batch returned by the previous feed (reused when released)
+    cdef tuple names         # route names, and their index: shared by every batch
+    cdef dict index
+    cdef list pool           # buffers of batches the caller released (RouteBatch.__dealloc__)
 
     def __init__(self, routes, bint confluent, schema_id):
         self.routes = tuple(routes)
@@ -445,6 +479,9 @@ cdef class _RouteSink:
                 self.schema_id = <uint32_t>schema_id
         self.enc = WriteBuffer(1024)
         self.batch = None
+        self.names = tuple(r.name for r in self.routes)
+        self.index = {r: i for i, r in enumerate(self.names)}
+        self.pool = []
 
     cdef int takes(self, Py_ssize_t r, const char* path, Py_ssize_t n, int kind) except -1:
         cdef object f
@@ -511,21 +548,12 @@ cdef class _RouteSink:
         return 0
 
     cdef begin(self, Py_ssize_t input_bytes):
-        cdef _RouteOut out
         # Avro is smaller than the JSON it comes from: reserving the input size up front (capped)
         # spares the per-feed regrowth copies; untouched reserved pages cost no memory.
         self.hint = min(input_bytes, 8 << 20)
-        # Reuse the previous feed's batch when nobody else holds it any more (refcount: ours
-        # only): its buffers keep their mapped pages, so steady streaming stops page-faulting.
-        if self.last is not None and Py_REFCNT(self.last) <= 2:  # ours + the temporary for the call
-            self.batch = self.last
-            for out in self.batch._outs:
-                out.clear()
-            self.batch.errors = []
-            self.batch.stats = None
-        else:
-            self.batch = RouteBatch([r.name for r in self.routes])
-        self.last = self.batch
+        # Always a new batch object (the caller may still hold the previous ones); its buffers
+        # come from a released batch when there is one.
+        self.batch = new_route_batch(self.names, self.index, self.pool)
         self.raise_schema = False
 
     cdef RouteBatch end(self, object batch):
