@@ -1,6 +1,6 @@
 # Typed field access on scanned slots (included by codec.pyx); mirrors _ref/fields.py.
 # Each accessor returns 0 or a reason code; on a reason, c.err_field names the slot.
-# Empty text counts as absent (FORMATS.md §1); JSON null is absent too.
+# Empty text counts as absent (docs/formats.md §1); JSON null is absent too.
 
 cdef enum:
     R_OK = 0

@@ -238,7 +238,7 @@ cdef void murmur3_128(const unsigned char* data, Py_ssize_t n, uint32_t seed,
 
 cdef const char* HEXDIGITS = b"0123456789abcdef"
 
-# FORMATS.md §1 / _ref/eventid.py: id = hex(h1) + hex(h2) of MurmurHash3_x64_128 over the raw
+# docs/formats.md §1 / _ref/eventid.py: id = hex(h1) + hex(h2) of MurmurHash3_x64_128 over the raw
 # record, seed = source ordinal * 2**24 + index (low 32 bits used, as the reference).
 cdef void make_event_id(char* out, int source, const unsigned char* raw, Py_ssize_t n,
                         Py_ssize_t index) noexcept nogil:
@@ -358,7 +358,7 @@ cdef int parse_int(const char* p, Py_ssize_t n, bint allow_minus, int64_t* out) 
     return INT_OK
 
 
-# -- timestamps (_ref/timeparse.py; FORMATS.md §3.1, §3.3) -------------------------------------
+# -- timestamps (_ref/timeparse.py; docs/formats.md §3.1, §3.3) -------------------------------------
 
 cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
     cdef int64_t q = a // b
@@ -471,7 +471,7 @@ cdef bint parse_time(const char* text, Py_ssize_t n, bint gpfs, int64_t* out) no
     return True
 
 
-# -- canonical paths (FORMATS.md §2, _ref/paths.py) --------------------------------------------
+# -- canonical paths (docs/formats.md §2, _ref/paths.py) --------------------------------------------
 
 cdef int canon_path(Arena* a, Str p, Str* out) noexcept nogil:
     """1 = canonical form in *out (pointing into p when p is already canonical), 0 = refused,

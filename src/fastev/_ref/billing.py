@@ -1,4 +1,4 @@
-"""dCache billing records (FORMATS.md §3.1) -> event dict.
+"""dCache billing records (docs/formats.md §3.1) -> event dict.
 
 Fields are read in a fixed order; the first bad one decides the reason, and
 the native decoder (``_core/billing.pxi``) reads them in the same order.

@@ -1,6 +1,6 @@
 """Timestamps to UTC microseconds, without datetime (the native core does the same arithmetic).
 
-Two shapes (FORMATS.md §3):
+Two shapes (docs/formats.md §3):
 - ISO-8601 as dCache and S3 write it: ``2026-02-11T09:14:05.31+01:00``,
   ``...Z``; fraction of 0 to 9 digits; offset ``Z`` or ``±HH:MM``.
 - GPFS: ``2025-07-28_16:53:11.869+0100``; underscore between date and time,
