@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ConfigError
+from .event import DECODER_NAMES
+
+SOURCE_NAMES = DECODER_NAMES + ("auto",)   # the decoders, and per-record detection
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
 MAX_RECORD_BYTES_LIMIT = 1 << 30

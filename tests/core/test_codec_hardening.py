@@ -111,3 +111,29 @@ def test_import_checks_raise_instead_of_assert() -> None:
         assert not asserts, f"{path.name}: assert at lines {asserts} vanishes under python -O"
     with pytest.raises(ImportError, match="rebuild the extension"):
         codec._require(False, "a table")
+
+
+def _tree_names(tree: dict[str, object], prefix: str = "") -> set[str]:
+    out = set()
+    for k, sub in tree.items():
+        name = f"{prefix}.{k}" if prefix else k
+        out.add(name)
+        if isinstance(sub, dict):
+            out |= _tree_names(sub, name)
+    return out
+
+
+def test_slot_tables_name_the_fields_the_reference_reads() -> None:
+    """The native key tables against the reference's read trees (checked here, not at import)."""
+    from fastev._ref import billing, gpfs, inotify_sse, s3
+
+    assert set(codec.BILLING_SLOTS) == _tree_names(billing.READ_FIELDS)
+    i = codec.BILLING_SLOTS.index("session")
+    assert codec.BILLING_SLOTS[i:i + len(billing.ATTR_KEYS)] == billing.ATTR_KEYS
+    assert (codec.GPFS_AUDIT_ATTRS, codec.GPFS_WATCH_ATTRS) == (gpfs.AUDIT_ATTRS, gpfs.WATCH_ATTRS)
+    assert set(codec.AUDIT_SLOTS) == _tree_names(gpfs.AUDIT_READ)
+    assert set(codec.WATCH_SLOTS) == _tree_names(gpfs.WATCH_READ)
+    assert set(codec.S3_REC_SLOTS) == _tree_names(s3.RECORD_READ)
+    assert set(codec.S3_MSG_SLOTS) == _tree_names(s3.MESSAGE_READ)
+    assert set(codec.INOTIFY_SLOTS) == _tree_names(inotify_sse.DATA_READ)
+    assert set(codec.SYSTEM_SLOTS) == _tree_names(inotify_sse.SYSTEM_READ)

@@ -14,6 +14,11 @@ cdef enum:
     G_poolName
     G_FIRST_ATTR          # attribute keys start here
 
+# Copied to attrs, in this order (as _ref/gpfs.py AUDIT_ATTRS / WATCH_ATTRS; the tests compare them).
+GPFS_AUDIT_ATTRS = ("nodeName", "processId", "openFlags", "linkCount", "ownerUserId", "ownerGroupId",
+                    "permissions")
+GPFS_WATCH_ATTRS = ("nodeName", "wd", "cookie", "mask", "filesetID", "linkCount", "openFlags",
+                    "ownerUserId", "ownerGroupId")
 GPFS_COMMON = ("event", "path", "eventTime", "fileSize", "inode", "clientUserId", "clientGroupId",
                "nfsClientIp", "clusterName", "fsName", "poolName")
 

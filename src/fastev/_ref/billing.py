@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..options import MAX_GROUPS
 from .fields import (
     INT32_MAX,
     INT32_MIN,
@@ -21,7 +22,6 @@ from .fields import (
     scalar_text,
     text,
 )
-from ..options import MAX_GROUPS
 from .jsonparse import JNum, JObj
 from .record import new_event
 

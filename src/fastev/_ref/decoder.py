@@ -9,9 +9,16 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from ..batch import Batch, DecodeStats
 from ..errors import DecodeError
 from ..event import DECODER_NAMES, SOURCES
-from ..options import DEFAULT_MAX_RECORD_BYTES, DEFAULT_PAIRING_WINDOW, MAX_ERRORS_PER_MESSAGE, check_decoder_options
+from ..options import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_PAIRING_WINDOW,
+    MAX_ERRORS_PER_MESSAGE,
+    SOURCE_NAMES,
+    check_decoder_options,
+)
 from .billing import READ_FIELDS as BILLING_READ
 from .billing import decode_billing
 from .eventid import event_id, message_digest
@@ -26,33 +33,7 @@ from .s3 import MESSAGE_READ, RECORD_READ, decode_s3_record, s3_records
 __all__ = ("DEFAULT_MAX_RECORD_BYTES", "SOURCE_NAMES", "Batch", "DecodeStats", "Decoder", "decode_all")
 _FAILED = object()
 _JSON_READ = {"dcache-billing": BILLING_READ, "gpfs-audit": AUDIT_READ, "gpfs-watch": WATCH_READ}
-SOURCE_NAMES = DECODER_NAMES + ("auto",)
 _SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
-
-
-class DecodeStats:
-    __slots__ = ("records", "decoded", "skipped", "rejected", "loss")
-
-    def __init__(self) -> None:
-        self.records = self.decoded = self.skipped = self.rejected = self.loss = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def add(self, other: DecodeStats) -> None:
-        for k in self.__slots__:
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-
-
-class Batch:
-    """What one feed produced: event dicts in order, errors in order, counters."""
-
-    __slots__ = ("events", "errors", "stats")
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.errors: list[DecodeError] = []
-        self.stats = DecodeStats()
 
 
 def detect_source(msg: JObj) -> str | None:

@@ -79,7 +79,8 @@ def cases(size: int) -> list[tuple[str, str, bytes]]:
          _fill(lambda n: json.dumps({"Records": [dict(_s3_item(0), s3={"bucket": {"name": "b"}, "object": {
              "key": "%41" * n}})]}).encode(), size)),
         ("gpfs-audit", "one long path",
-         _fill(lambda n: json.dumps({"LWE_JSON": "0.0.5", "event": "CREATE", "eventTime": "2026-02-11_09:14:05.310+0100",
+         _fill(lambda n: json.dumps({"LWE_JSON": "0.0.5", "event": "CREATE",
+                                     "eventTime": "2026-02-11_09:14:05.310+0100",
                                      "path": "/gpfs/" + "a/" * n + "f"}).encode(), size)),
         ("gpfs-audit", "many unread keys",
          _fill(lambda n: json.dumps({"LWE_JSON": "0.0.5", "event": "CREATE", "path": "/gpfs/f",
