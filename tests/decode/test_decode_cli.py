@@ -86,3 +86,10 @@ def test_option_edges_are_accepted() -> None:
                stdin=b'{"x": 1}\n')
     assert r.returncode == 1   # the record is too large for 1 byte: rejected, not listed
     assert r.stderr.decode().splitlines()[-1].endswith("1 more errors not listed (--max-errors 0))")
+
+
+def test_text_without_records_says_so() -> None:
+    r = fastev("--source", "dcache-inotify", stdin=b"just some text\nnot an event stream\n")
+    assert r.returncode == 0
+    assert r.stderr.decode().splitlines()[0] == \
+        "fastev decode: <stdin>: no dcache-inotify records found in it; is --source right?"

@@ -92,12 +92,13 @@ def _feed(codec: Any, name: str, f: IO[bytes], source: str, stats: DecodeStats) 
     """Feed one input chunk by chunk (a binary input is refused at its first chunk: UsageError),
     adding each result's counters to ``stats``; one hint when no record of it is valid."""
     own = DecodeStats()
-    hinted = False
+    hinted = text = False
     for i, data in enumerate(chunks(f)):
         if i == 0:
             why = binary_reason(data)
             if why is not None:
                 raise UsageError(f"{name}: {why}, not text records (JSON lines or SSE)")
+        text = text or bool(data.strip())
         batch = codec.feed(data)
         own.add(batch.stats)
         yield batch
@@ -106,7 +107,9 @@ def _feed(codec: Any, name: str, f: IO[bytes], source: str, stats: DecodeStats) 
     own.add(batch.stats)
     yield batch
     stats.add(own)
-    if not hinted:
+    if not hinted and text and not own.records:   # e.g. text that has no SSE frame in it
+        print(f"fastev decode: {name}: no {source} records found in it; is --source right?", file=sys.stderr)
+    elif not hinted:
         _hint(name, source, own, final=True)
 
 
