@@ -162,6 +162,14 @@ cdef int detect_source(const Scan* sc) noexcept nogil:
     return -1
 
 
+cdef object slot_name(tuple names, int i):
+    """names[i], or None (the whole record) for an index outside the table: tuples are read
+    unchecked in this module (boundscheck=False), so every slot index goes through here."""
+    if 0 <= i < len(names):
+        return names[i]
+    return None
+
+
 cdef inline Py_ssize_t skip_ws_at(const unsigned char* s, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i = 0
     while i < n and (s[i] == 0x20 or s[i] == 0x0A or s[i] == 0x0D or s[i] == 0x09):
@@ -884,7 +892,7 @@ cdef class Decoder:
         dup = first_duplicate(&c.sc)
         if dup >= 0:
             return self._reject_c(data, n, index, offset, line, DECODER_NAMES[src], R_DUPLICATE,
-                                  SLOT_NAMES[src][dup])
+                                  slot_name(SLOT_NAMES[src], dup))
         arena_reset(&c.arena)
         event_init(c, src)
         if src == S_DCACHE_BILLING:
@@ -897,7 +905,7 @@ cdef class Decoder:
             if self._not_an_event(rc):
                 return 0
             return self._reject_c(data, n, index, offset, line, DECODER_NAMES[src], rc,
-                                  SLOT_NAMES[src][c.err_field])
+                                  slot_name(SLOT_NAMES[src], c.err_field))
         make_event_id(c.ev.id, src, data, n, 0)
         return self._pair_add(index)
 
@@ -924,7 +932,7 @@ cdef class Decoder:
         cdef Slot records, item
         cdef Py_ssize_t pos, i = 0, first = -1, last = -1, over = 0, reported = 0
         cdef int rc, slot
-        cdef object raw = None
+        cdef object raw = None, name
         cdef unsigned char digest[16]
         if first_duplicate(&c.sc) >= 0:
             return self._reject_c(data, n, index, offset, line, "s3", R_DUPLICATE, "Records")
@@ -958,8 +966,9 @@ cdef class Decoder:
             elif reported < MAX_ERRORS_PER_MESSAGE:
                 if raw is None:
                     raw = PyBytes_FromStringAndSize(<const char*>data, n)
+                name = slot_name(S3_REC_SLOTS, slot)
                 self._reject(raw, index, offset, line, "s3", rc,
-                             f"Records[{i}]" if slot < 0 else f"Records[{i}].{S3_REC_SLOTS[slot]}")
+                             f"Records[{i}]" if name is None else f"Records[{i}].{name}")
                 reported += 1
             else:
                 if not over:
@@ -1028,7 +1037,8 @@ cdef class Decoder:
             self.hold = None
             if self._not_an_event(rc):
                 return 0
-            return self._reject(raw, index, offset, line, "dcache-inotify", rc, INOTIFY_SLOTS[c.err_field])
+            return self._reject(raw, index, offset, line, "dcache-inotify", rc,
+                                slot_name(INOTIFY_SLOTS, c.err_field))
         make_event_id(c.ev.id, S_DCACHE_INOTIFY, <const unsigned char*>PyBytes_AS_STRING(raw),
                       PyBytes_GET_SIZE(raw), 0)
         self._pair_add(index)
