@@ -43,7 +43,7 @@ def test_trickling_connections_are_aborted_and_readers_still_get_events(pem_file
 
     async def main() -> None:
         async with serving(hub, authenticator(pem_file), lambda auth: AllowAll(),
-                           header_timeout_s=HEADER_TIMEOUT_S, max_waiting=MAX_WAITING) as srv:
+                           header_timeout_s=HEADER_TIMEOUT_S, max_unauthenticated=MAX_WAITING) as srv:
             guard = srv.app[GUARD]
             host, port = srv.base.removeprefix("http://").split(":")
             before = await srv.stream(token)  # a reader connected before the attack

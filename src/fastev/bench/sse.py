@@ -177,7 +177,9 @@ def _fastev_server(tmp: Path, client_queue: int, coalesce_ms: float) -> tuple[An
     tokens_file.write_text("".join(f"{token_hash(t)} user:svc-c{i} group:/c{i}\n" for i, t in enumerate(_tokens())))
     hub = EventHub(replay=1000, client_queue=client_queue, coalesce_s=coalesce_ms / 1e3)
     authenticator = Authenticator.from_config({"mode": "acl", "tokens_file": str(tokens_file)})
-    app = make_app(hub, authenticator, AclAuthorizer(Acl.from_text(acl_text)), keepalive_s=60)
+    # The swarm shares COMMUNITIES tokens over thousands of connections: lift the per-identity stream cap.
+    app = make_app(hub, authenticator, AclAuthorizer(Acl.from_text(acl_text)), keepalive_s=60,
+                   max_connections_per_identity=1 << 30)
     return hub, app
 
 

@@ -118,7 +118,7 @@ def make_app(
     clock: Callable[[], float] = time.time,
     metrics_readers: Collection[str] | None = None,
     header_timeout_s: float = 10,
-    max_waiting: int = 256,
+    max_unauthenticated: int = 256,
     max_connections_per_identity: int = 32,
 ) -> web.Application:
     """The SSE application. ``authorizer_factory(auth_result)`` returns a Grant (fastev.sse.authz).
@@ -127,13 +127,13 @@ def make_app(
     must not learn: with ``metrics_readers`` (principals such as ``user:prometheus``) it needs a token of
     one of them; without, it answers loopback peers only (a local scraper or sidecar).
 
-    ``header_timeout_s`` and ``max_waiting`` bound connections that have not sent a request yet
+    ``header_timeout_s`` and ``max_unauthenticated`` bound connections that have not sent a request yet
     (fastev.sse.guard; in force when served by :func:`start`); ``max_connections_per_identity`` streams
     may be open per identity, one more is refused with 429.
     """
     if max_connections_per_identity < 1:
         raise ValueError("max_connections_per_identity must be >= 1")
-    guard = ConnectionGuard(header_timeout_s, max_waiting)
+    guard = ConnectionGuard(header_timeout_s, max_unauthenticated)
 
     @web.middleware
     async def admission(request: web.Request, handler: Any) -> web.StreamResponse:
