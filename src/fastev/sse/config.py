@@ -12,7 +12,7 @@ overflow_grace_s = 5    # then a client that still does not read is dropped
 max_unsent_bytes = 1048576  # largest batch written to one client at once / its private queue (replay = 0)
 max_connections_per_identity = 32  # open streams per identity; one more gets 429
 header_timeout_s = 10   # a connection that has not sent its request headers by then is closed
-max_unauthenticated = 256  # connections waiting for request headers; beyond, the oldest is closed
+max_unauthenticated = 1024  # connections waiting for request headers; beyond, the oldest is closed
 id_key_file = "sse-id.key"  # key of the opaque event ids; created when missing. Servers of one topic share it.
 
 [sse.auth]
@@ -95,7 +95,7 @@ class SseConfig:
     max_unsent_bytes: int = MAX_UNSENT_BYTES
     max_connections_per_identity: int = 32
     header_timeout_s: float = 10
-    max_unauthenticated: int = 256
+    max_unauthenticated: int = 1024
 
     @classmethod
     def from_dict(cls, section: Mapping[str, Any]) -> SseConfig:
@@ -114,7 +114,7 @@ class SseConfig:
                    _number(section, "max_unsent_bytes", MAX_UNSENT_BYTES, 64 * 1024, True),
                    _number(section, "max_connections_per_identity", 32, 1, True),
                    float(_number(section, "header_timeout_s", 10, 0.1, False)),
-                   _number(section, "max_unauthenticated", 256, 1, True))
+                   _number(section, "max_unauthenticated", 1024, 1, True))
 
 
 def event_ids(cfg: SseConfig, stream: str, base_dir: str | Path | None = None) -> EventIds:

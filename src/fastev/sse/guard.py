@@ -59,7 +59,7 @@ class _Admitted(asyncio.Protocol):
 class ConnectionGuard:
     """Counts and times out connections waiting for request headers (see the module docstring)."""
 
-    def __init__(self, header_timeout_s: float = 10.0, max_waiting: int = 256) -> None:
+    def __init__(self, header_timeout_s: float = 10.0, max_waiting: int = 1024) -> None:
         if header_timeout_s <= 0 or max_waiting < 1:
             raise ValueError("header_timeout_s must be > 0 and max_waiting >= 1")
         self.header_timeout_s, self.max_waiting = header_timeout_s, max_waiting

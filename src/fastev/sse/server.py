@@ -118,7 +118,7 @@ def make_app(
     clock: Callable[[], float] = time.time,
     metrics_readers: Collection[str] | None = None,
     header_timeout_s: float = 10,
-    max_unauthenticated: int = 256,
+    max_unauthenticated: int = 1024,
     max_connections_per_identity: int = 32,
 ) -> web.Application:
     """The SSE application. ``authorizer_factory(auth_result)`` returns a Grant (fastev.sse.authz).
