@@ -8,8 +8,8 @@ from the same topic (each interleaves the partitions differently) and across a
 restart (positions are Kafka offsets).
 
 Why encrypted, not plain integers: a client sees only the ids of events it may
-see; plain positions would let it count the hidden events in between, and a
-client never learns ids or counts of events it may not see. AES-SIV
+see; plain positions would let it count the hidden events in between (FORMATS /
+issue: "a client never learns ids or counts of events it may not see"). AES-SIV
 is deterministic (the same position gets the same id on every server that shares
 the key) and authenticated (a forged or foreign id is rejected, never
 misread). The stream name is bound as associated data, so an id of another
