@@ -141,3 +141,41 @@ def test_streams_per_identity_are_capped_with_429(pem_file: Path, signing_key: r
             for s in (*mine[1:], other, again):
                 await s.close()
     run(main())
+
+
+class AllowAllPaths(AllowAll):
+    def covers_filter(self, prefix: str) -> bool:
+        return True
+
+
+def test_large_replay_while_publishing_arrives_whole_in_order(pem_file: Path, signing_key: rsa.RSAPrivateKey) -> None:
+    """A replay many times the socket high water, read from the window while live events keep coming:
+    every frame exactly once, in order, across the switch from catching up to the shared path."""
+    token = rs256(signing_key, claims("alice"))
+    hub = EventHub(replay=20_000, client_queue=10_000)
+    window = 3000
+
+    async def main() -> None:
+        for n in range(window):
+            hub.publish(event(f"/data/{'a' if n % 3 else 'b'}/f{n}", n=n, pad=PAD), n)
+        async with serving(hub, authenticator(pem_file), lambda auth: AllowAllPaths()) as srv:
+            everything = await srv.stream(token, None, **{"from": "earliest"})
+            only_a = await srv.stream(token, None, **{"from": "earliest", "path": "/data/a"})
+            n = window
+            catching_up = 0
+            for _ in range(40):  # live events in bursts while both are still reading their replay
+                catching_up += sum(s.replay_next is not None for s in hub.subscriptions())
+                for _ in range(10):
+                    hub.publish(event(f"/data/{'a' if n % 3 else 'b'}/f{n}", n=n, pad=PAD), n)
+                    n += 1
+                await asyncio.sleep(0.005)
+            hub.publish(event("/data/a/end-marker", n=n), n)  # seen by both: once it is in, so is the rest
+            await everything.until_id(n, timeout=30)
+            await only_a.until_id(n, timeout=30)
+            assert everything.ids() == list(range(n + 1))
+            assert only_a.ids() == [i for i in range(n) if i % 3] + [n]
+            assert hub.drops == 0
+            assert catching_up > 0  # live events did arrive while a replay was being read from the window
+            await everything.close()
+            await only_a.close()
+    run(main(), timeout=60)

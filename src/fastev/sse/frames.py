@@ -86,7 +86,7 @@ class Entry:
 
 
 def encode_frame(event: Mapping[str, Any], event_id: str) -> bytes:
-    """The SSE frame of one event dict (the fields of docs/formats.md §1): id, event (the kind), one line of JSON data."""
+    """The SSE frame of one event dict (docs/formats.md §1 fields): id, event (the kind), one JSON line of data."""
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), str(event["kind"]).encode(), orjson.dumps(event))
 
 
