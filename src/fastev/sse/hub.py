@@ -283,7 +283,7 @@ class EventHub:
                     out.append(frame)
                     size += len(frame)
                     events += 1
-                    if entry.seq >= sub.live_seq and sub.behind:
+                    if sub.behind:  # any frame sent is progress: a client that reads never overflows by lag
                         sub.behind -= 1
                     if size >= room:
                         break
@@ -362,7 +362,6 @@ class EventHub:
                 cursor = known or {}
             if self._window:  # its replay: a catch-up from the window's start, past what it already has
                 sub.replay_next, sub.replay_from = self._seq - len(self._window), cursor
-        sub.live_seq = self._seq
         sub.limit = self.client_queue + len(sub.queue)
         key = (_grant_key(grant), filters.key())
         group = self._groups.get(key)

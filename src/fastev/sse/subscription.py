@@ -35,7 +35,7 @@ class Subscription:
     """
 
     __slots__ = ("grant", "filters", "label", "serial", "group", "sink", "queue", "queued_bytes", "limit",
-                 "replay_next", "replay_from", "behind", "live_seq", "last_write", "frames", "overflowed",
+                 "replay_next", "replay_from", "behind", "last_write", "frames", "overflowed",
                  "ended", "done", "_expiry", "__weakref__")
 
     def __init__(self, grant: Any, filters: Filters, label: str, serial: int) -> None:
@@ -47,8 +47,8 @@ class Subscription:
         self.limit = 0  # frames ``queue`` may hold
         self.replay_next: int | None = None  # catching up: the next publication number to read
         self.replay_from: dict[int, int] = {}  # catching up: partition -> first offset wanted (a resume)
-        self.behind = 0  # live frames this reader fell behind by while its socket was backed up
-        self.live_seq = 0  # publication number at subscription: earlier ones are its replay, not lag
+        # Frames published for it while its socket was full, less frames sent since: what it fell behind by.
+        self.behind = 0
         self.last_write = 0.0
         self.frames = 0  # event frames handed to the socket
         self.overflowed = False
