@@ -78,6 +78,7 @@ def test_non_reading_replay_clients_stay_bounded_then_get_overflow_and_are_cut(
                 hub.publish(event(f"/data/f{n}", n=n, pad=PAD), n)
                 n += 1
                 await asyncio.sleep(0)
+                assert max((s.buffered() for s in hub.subscriptions()), default=0) <= hub.max_unsent_bytes
             assert hub.clients == 0
             # One of them reads now: a prefix of the window, then OVERFLOW as the last frame, then the end.
             body = await _read_all(socks[0], timeout=10)

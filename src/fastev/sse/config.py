@@ -9,7 +9,7 @@ client_queue = 1000     # frames queued per client before OVERFLOW
 coalesce_ms = 10        # collect frames this long before writing: one send(2) per client per flush
 metrics_readers = ["user:prometheus"]  # /metrics needs a token of one of these; unset: loopback peers only
 overflow_grace_s = 5    # then a client that still does not read is dropped
-max_unsent_bytes = 1048576  # largest batch written to one client at once / its private queue (replay = 0)
+max_unsent_bytes = 1048576  # most bytes one client's socket buffer (and queue, with replay = 0) may hold
 max_connections_per_identity = 32  # open streams per identity; one more gets 429
 header_timeout_s = 10   # a connection that has not sent its request headers by then is closed
 max_unauthenticated = 1024  # connections waiting for request headers; beyond, the oldest is closed

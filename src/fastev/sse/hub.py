@@ -15,11 +15,12 @@ Cost model (what makes 10,000 clients affordable on one core):
   of clients per flush rather than by frames.
 - A subscriber whose socket is backed up, or that asked for a replay, leaves the
   shared path and *catches up*: it reads the replay window from its position,
-  never more than ``SOCKET_HIGH_WATER`` bytes ahead of what its socket sent, and
-  rejoins the shared path at the window's end (fastev.sse.subscription). What a
-  connection holds is bounded whatever the window or the client: its socket
-  buffer (high water plus one batch of at most ``max_unsent_bytes``) and no
-  copy of any frame. When it falls more than ``client_queue`` frames behind
+  never more than a high water mark (256 KiB, at most half ``max_unsent_bytes``)
+  ahead of what its socket sent, and rejoins the shared path at the window's end
+  (fastev.sse.subscription). What a connection holds is bounded whatever the
+  window or the client: its socket buffer never takes a write that would bring it
+  over ``max_unsent_bytes`` (one frame larger than that excepted), and nothing
+  else is kept for it. When it falls more than ``client_queue`` frames behind
   while its socket is full, or the window moves past its position, it gets
   ``event: OVERFLOW`` and is ended (it resumes with Last-Event-ID). Without a
   window (``replay = 0``) a backed-up reader's frames wait in a private queue,
@@ -86,6 +87,8 @@ class EventHub:
             raise ValueError("replay must be >= 0, client_queue >= 1, coalesce_s >= 0 and max_unsent_bytes >= 1")
         self.replay, self.client_queue, self.keepalive_s = replay, client_queue, keepalive_s
         self.max_unsent_bytes = max_unsent_bytes
+        # A socket holding more than this is backed up: its client catches up, in writes that fill it to here.
+        self.high_water = min(SOCKET_HIGH_WATER, max_unsent_bytes // 2)
         # 0: flush on the next loop iteration. > 0: collect that long first; each write is a kernel send()
         # (~8 us on loopback here), so with many clients that each get few frames, fewer writes cost latency.
         self.coalesce_s = coalesce_s
@@ -196,8 +199,9 @@ class EventHub:
                 if sub.replay_next is not None:  # catching up: it reads these from the window
                     self._fall_behind(sub, n)
                     continue
-                if sink is None or sub.queue or sink.buffered() > SOCKET_HIGH_WATER \
-                        or len(data) > self.max_unsent_bytes:
+                buffered = 0 if sink is None else sink.buffered()
+                if sink is None or sub.queue or buffered > self.high_water \
+                        or buffered + len(data) > self.max_unsent_bytes:
                     self._divert(sub, group, frames, len(data))
                     continue
                 if sink.chunked and chunk is None:
@@ -237,7 +241,7 @@ class EventHub:
 
     def _fall_behind(self, sub: Subscription, n: int) -> None:
         """``n`` new frames for a catching-up subscriber: lag, if its socket is full (it is not reading)."""
-        if sub.sink is None or sub.sink.buffered() < SOCKET_HIGH_WATER:
+        if sub.sink is None or sub.sink.buffered() < self.high_water:
             return  # it is taking bytes: the next drain sends these
         sub.behind += n
         if sub.behind > self.client_queue:
@@ -259,7 +263,7 @@ class EventHub:
         if sink.closing():
             self._end(sub)
             return
-        room = SOCKET_HIGH_WATER - sink.buffered()
+        room = self.high_water - sink.buffered()
         if room <= 0:
             return
         out: list[bytes] = []
