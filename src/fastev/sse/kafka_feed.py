@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any, cast
 
-from fastev.aio import event_loop_runner
+from fastev.aio import run_event_loop
 
 __all__ = ("start_offsets", "avro_reader", "feed_and_serve", "FeedError")
 
@@ -169,7 +169,7 @@ def feed_and_serve(config: Any, topic: str, fmt: str, hub: Any, app: Any, log: I
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
 
-        status: int = event_loop_runner()(main())
+        status: int = run_event_loop(main())
         return status
     finally:
         consumer.close()
