@@ -76,14 +76,15 @@ class _Feed:
     """One topic's partitions, positioned for the replay window, published to a hub."""
 
     def __init__(self, consumer: Any, topic: str, hub: Any, read: Callable[[bytes], dict[str, Any]],
-                 log: IO[str]) -> None:
+                 log: IO[str], metadata: Callable[[], Any]) -> None:
         self.consumer, self.topic, self.hub, self.read, self.log = consumer, topic, hub, read, log
+        self.metadata = metadata  # the topic's metadata (None: no such topic); raises KafkaException
 
     def position(self, replay: int) -> tuple[list[int], dict[int, tuple[int, int]], dict[int, int]]:
         from confluent_kafka import KafkaException, TopicPartition
 
         try:
-            meta = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+            meta = self.metadata()
             if meta is None or meta.error is not None:
                 reason = meta.error.str() if meta is not None and meta.error is not None else "not found"
                 raise FeedError(f"topic {self.topic!r}: {reason}", 2)
@@ -134,7 +135,8 @@ def feed_and_serve(config: Any, topic: str, fmt: str, hub: Any, app: Any, log: I
     except KafkaException as e:
         raise FeedError(f"kafka.consumer: {e.args[0].str()}", 2) from None
     try:
-        feed = _Feed(consumer, topic, hub, avro_reader(fmt), log)
+        feed = _Feed(consumer, topic, hub, avro_reader(fmt), log,
+                     lambda: consumer.list_topics(topic, timeout=10).topics.get(topic))
         partitions, watermarks, first = feed.position(config.sse.replay)
 
         async def main() -> int:
