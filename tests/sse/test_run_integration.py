@@ -378,3 +378,13 @@ def test_fastev_run_sse_only_without_kafka(procs: list[subprocess.Popen[str]], s
     status, err = stop(p)
     assert status == 0, err
     assert os.path.isdir(tmp_path / "only.state")
+
+
+def test_fastev_serve_refuses_a_topic_the_broker_does_not_have(broker: Any, procs: list[subprocess.Popen[str]],
+                                                                tmp_path: Path, pem_file: Path) -> None:
+    config = serve_config(tmp_path, broker.bootstrap, "no-such-topic-here", free_port(), pem_file)
+    p = spawn(procs, [*serve_command(), "--config", str(config)])
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err  # a configuration error: the route names a topic the cluster lacks
+    assert err.startswith("fastev serve: error: topic 'no-such-topic-here'"), err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
