@@ -247,12 +247,52 @@ class StdinSource:
 
 # -- Kafka --------------------------------------------------------------------------------------
 
+def _message_records(value: bytes | None, fmt: str) -> int:
+    """Records the decoder counts in one Kafka message value, erring low (the safe side).
+
+    Tombstones and SSE frames without a data line (comments, keepalives) are no
+    record: the decoder's pairing window does not advance on them.
+    """
+    if value is None or not value.strip():
+        return 0
+    if fmt == "dcache-inotify" or (fmt == "auto" and value.lstrip().startswith(_SSE_STARTS)):
+        return 1 if _DATA_LINE.search(value) else 0
+    return 1
+
+
 @dataclass(slots=True)
-class _Held:
-    """Kafka positions not yet releasable (pairing window), oldest first."""
+class HeldPositions:
+    """Kafka positions the decoder may still depend on (pairing window), oldest first.
+
+    A message's position (its offset + 1) is released only once ``window + 1``
+    *records* follow it, counted as the decoder counts them: by then any move
+    it carries has been paired or emitted as MOVED_OUT. Record-less messages
+    (tombstones, keepalive frames) never advance the window; at the front they
+    are released at once (no held record precedes them).
+    """
 
     window: int
-    items: deque[tuple[tuple[str, int], int]] = field(default_factory=deque)
+    items: deque[tuple[tuple[str, int], int, int]] = field(default_factory=deque)  # (tp, offset, records)
+    records: int = 0
+
+    def add(self, tp: tuple[str, int], offset: int, records: int) -> None:
+        self.items.append((tp, offset, records))
+        self.records += records
+
+    def release(self, out: dict[tuple[str, int], int]) -> None:
+        """Move every releasable position into ``out`` (topic-partition -> next offset)."""
+        items = self.items
+        while items and (items[0][2] == 0 or self.records - items[0][2] > self.window):
+            tp, offset, n = items.popleft()
+            self.records -= n
+            out[tp] = offset + 1
+
+    def drain(self) -> dict[tuple[str, int], int]:
+        """Every position (end of input: the decoder's finish emits whatever it holds)."""
+        rest = {tp: offset + 1 for tp, offset, _ in self.items}
+        self.items.clear()
+        self.records = 0
+        return rest
 
 
 class KafkaSource:
@@ -284,7 +324,7 @@ class KafkaSource:
         self.asynchronous = True   # the drain at shutdown commits synchronously
         self.lag: dict[tuple[str, int], int] = {}
         self.stream = Stream(config, ",".join(config.topics), self.commit)
-        self._held = _Held(config.pairing_window)
+        self._held = HeldPositions(config.pairing_window)
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         with self._lock:
@@ -332,18 +372,15 @@ class KafkaSource:
                     inputs.append(f"{tp[0]}[{tp[1]}]")
                     size += len(value)
                 if held.window:
-                    held.items.append((tp, m.offset()))
+                    held.add(tp, m.offset(), _message_records(value, self.config.format))
                 else:
                     released[tp] = m.offset() + 1
-            while len(held.items) > held.window + 1:
-                tp, off = held.items.popleft()
-                released[tp] = off + 1
+            held.release(released)
             if not values and not released:
                 continue
             yield Unit(self.stream, values, released or None, offsets=offsets, inputs=inputs, read_bytes=size)
         # Drain: everything read so far, then the decoder's held-back moves, then every position.
-        rest = {tp: off + 1 for tp, off in held.items}
-        held.items.clear()
+        rest = held.drain()
         yield Unit(self.stream, [], rest or None, final=True, offsets=[], inputs=[])
 
     def commit(self, positions: list[Any]) -> None:
