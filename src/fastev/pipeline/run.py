@@ -42,7 +42,7 @@ from ..kafka.delivery import RouteSender
 from ..kafka.sink import KafkaSink, dead_letter_message
 from ..routes import RoutesConfig
 from ..transcode import Transcoder
-from .checkpoint import FileCheckpoints
+from .checkpoint import CheckpointWriteError, FileCheckpoints
 from .config import PipelineConfig, RouteTarget
 from .metrics import PipelineMetrics
 from .sources import FileSource, KafkaSource, StdinSource, Stream, Unit, make_source
@@ -77,9 +77,11 @@ class RunResult:
     error: str | None = None
     interrupted: bool = False
     seconds: float = 0.0
+    temporary_broker: bool = False  # delivered to the embedded broker: gone with the process
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "error": self.error, "interrupted": self.interrupted,
+                "temporary_broker": self.temporary_broker,
                 "seconds": round(self.seconds, 3), "dead_letters": self.dead_letters, "routes": self.routes,
                 "sources": {k: v.as_dict() for k, v in self.sources.items()}}
 
@@ -122,10 +124,11 @@ class _Pending:
 
 class Pipeline:
     def __init__(self, config: PipelineConfig, bootstrap: str, *, progress: bool = False,
-                 log: IO[str] | None = None) -> None:
+                 log: IO[str] | None = None, temporary_broker: bool = False) -> None:
         self.config = config
         self.log = log or sys.stderr
         self.bootstrap = bootstrap
+        self.temporary_broker = temporary_broker
         self.metrics = PipelineMetrics(config.metrics_listen)
         self.sink: Any
         if config.needs_kafka:
@@ -156,7 +159,10 @@ class Pipeline:
         self._event_id = 0
         if config.sse is not None:
             self._build_sse()
-        self.checkpoints = FileCheckpoints(config.state_dir, config.checkpoint_interval_s)
+        # Positions acknowledged by a broker that dies with this process must not be found by a later
+        # run against a real one: with the embedded broker nothing is read or saved.
+        self.checkpoints = FileCheckpoints(config.state_dir, config.checkpoint_interval_s,
+                                           persist=not temporary_broker, log=self.log)
         self.stats = {s.name: SourceStats() for s in config.sources}
         self.routes_delivered = {t.name: 0 for t in config.targets}
         self.dead_delivered = 0
@@ -349,6 +355,8 @@ class Pipeline:
             await self._room()
             self.process(unit)
             self.sink.poll(0)
+            if self.checkpoints.failure is not None:
+                raise self.checkpoints.failure
             if self._progress is not None and unit.read_bytes:
                 self._progress.advance(self._progress_task, unit.read_bytes)
             await asyncio.sleep(0)  # let the other sources and the poller run
@@ -414,10 +422,12 @@ class Pipeline:
             if self._failure is not None:
                 raise self._failure
             self.checkpoints.flush()  # before serving SSE on: the sources' final positions are on disk
+            if self.checkpoints.failure is not None:
+                raise self.checkpoints.failure
             if self.hub is not None and not self.stop.is_set():
                 print("fastev run: sources done; still serving SSE until SIGTERM/SIGINT", file=self.log, flush=True)
                 await self.stop.wait()
-        except (DeliveryError, ConfigError) as e:
+        except (DeliveryError, ConfigError, CheckpointWriteError) as e:
             status, error = 1, str(e)
             for t in tasks:
                 t.cancel()
@@ -426,6 +436,8 @@ class Pipeline:
             # Positions released (everything before them acknowledged) but held back by the checkpoint
             # interval: write them, also after a failure (they stay valid; later ones were never released).
             self.checkpoints.flush()
+            if self.checkpoints.failure is not None and error is None:
+                status, error = 1, str(self.checkpoints.failure)
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
             if self._progress is not None:
@@ -433,7 +445,7 @@ class Pipeline:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         return RunResult(status, self.stats, dict(self.routes_delivered), self.dead_delivered, error,
-                         self.stop.is_set(), time.monotonic() - started)
+                         self.stop.is_set(), time.monotonic() - started, self.temporary_broker)
 
     def close(self) -> None:
         for s in self.sources:
@@ -483,7 +495,8 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
         runner = _event_loop_runner()
 
         async def main() -> RunResult:
-            pipeline = Pipeline(config, bootstrap or "", progress=progress, log=log)
+            pipeline = Pipeline(config, bootstrap or "", progress=progress, log=log,
+                                temporary_broker=broker is not None)
             try:
                 await pipeline.start_sse()
                 if pipeline.sse_address is not None:
@@ -531,4 +544,8 @@ def print_summary(result: RunResult, config: PipelineConfig, out: IO[str]) -> No
         print(f"  route {route} -> {topics[route]}: delivered {n} events", file=out)
     if config.dead_letter_topic:
         print(f"  dead letters -> {config.dead_letter_topic}: delivered {result.dead_letters}", file=out)
+    if result.temporary_broker:
+        print("  note: delivered to a temporary broker (embedded, memory storage): the data is gone with this "
+              "process, and no position was saved (a run against a real broker starts from the beginning)",
+              file=out)
     out.flush()

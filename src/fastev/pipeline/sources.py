@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DeliveryError
-from .checkpoint import CompletionTracker, FileCheckpoints
+from .checkpoint import CompletionTracker, FileCheckpoints, read_head
 from .config import SourceConfig
 
 __all__ = ("Unit", "Stream", "FileSource", "StdinSource", "KafkaSource", "CHUNK_BYTES", "make_source")
@@ -186,22 +186,28 @@ class FileSource:
                 raise ConfigError(f"source {config.name!r}: paths: {p} is not a readable file")
         self.total_bytes = 0
         self.start_bytes = 0
-        self._starts: dict[Path, tuple[os.stat_result, int]] = {}
+        self._starts: dict[Path, tuple[os.stat_result, int, bytes]] = {}
         for p in self.paths:
-            st = p.stat()
-            start = checkpoints.load(p, st)
-            self._starts[p] = (st, start)
+            try:
+                with open(p, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    head = read_head(f)  # the fingerprint tells a refilled or replaced file apart
+            except OSError as e:
+                raise ConfigError(f"source {config.name!r}: paths: cannot read {p}: {e.strerror}") from None
+            start = checkpoints.load(p, st, head)
+            self._starts[p] = (st, start, head)
             self.total_bytes += st.st_size
             self.start_bytes += start
 
     async def units(self, stop: asyncio.Event) -> AsyncIterator[Unit]:
         for path in self.paths:
-            st, start = self._starts[path]
+            st, start, head = self._starts[path]
             if start:
                 print(f"fastev run: {path}: resuming at byte {start} (checkpoint)", file=sys.stderr)
 
-            def commit(positions: list[Any], path: Path = path, st: os.stat_result = st) -> None:
-                self.checkpoints.commit(path, st, positions[-1])
+            def commit(positions: list[Any], path: Path = path, st: os.stat_result = st,
+                       head: bytes = head) -> None:
+                self.checkpoints.commit(path, st, positions[-1], head)
 
             stream = Stream(self.config, str(path), commit, base_offset=start)
             with open(path, "rb") as f:  # noqa: ASYNC230 - reads go through a worker thread
