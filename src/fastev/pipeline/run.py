@@ -39,11 +39,12 @@ from confluent_kafka import KafkaException
 
 from ..errors import ConfigError, DeliveryError
 from ..kafka.delivery import RouteSender
-from ..kafka.sink import KafkaSink, dead_letter_message
+from ..kafka.sink import KafkaSink
 from ..routes import RoutesConfig
 from ..transcode import Transcoder
 from .checkpoint import CheckpointWriteError, FileCheckpoints
 from .config import PipelineConfig, RouteTarget
+from .deadletters import unit_dead_letters
 from .metrics import PipelineMetrics
 from .sources import FileSource, KafkaSource, StdinSource, Stream, Unit, make_source
 
@@ -324,31 +325,17 @@ class Pipeline:
         self.metrics.decoded.labels(name).inc(st.decoded)
 
     def _dead_letters(self, unit: Unit, errors: list[Any], token: int, pending: _Pending) -> None:
-        stream = unit.stream
-        name = stream.source.name
-        topic = self.config.dead_letter_topic
-        values: list[bytes] = []
-        headers: list[list[Any]] = []
+        """Count every error; send one dead letter per rejected raw message (all its reasons in it)."""
+        name = unit.stream.source.name
         for err in errors:
             self.metrics.rejects.labels(name, err.reason).inc()
-            if topic is None:
-                continue
-            if unit.inputs is not None:  # Kafka: the offset is the message's; name its partition
-                i = err.index - stream.records_fed
-                where = unit.inputs[i] if 0 <= i < len(unit.inputs) else stream.name
-                value, hdrs = dead_letter_message(err, source=err.source or stream.source.format)
-            else:
-                where = stream.name
-                offset = err.offset + stream.base_offset if err.offset >= 0 else err.offset
-                value, hdrs = dead_letter_message(err, source=err.source or stream.source.format, offset=offset)
-            hdrs.append(("fastev_input", where))
-            hdrs.append(("fastev_pipeline_source", name))
-            values.append(value)
-            headers.append(hdrs)
-        if values:
-            assert topic is not None
-            self.sink.send(topic, values, None, headers, token=token)
-            pending.dead += len(values)
+        topic = self.config.dead_letter_topic
+        if topic is None:
+            return
+        letters = unit_dead_letters(errors, unit.stream, unit.inputs, name)
+        if letters:
+            self.sink.send(topic, [v for v, _ in letters], None, [h for _, h in letters], token=token)
+            pending.dead += len(letters)
 
     async def _run_source(self, source: FileSource | StdinSource | KafkaSource) -> None:
         async for unit in source.units(self.stop):
