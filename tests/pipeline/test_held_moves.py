@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 
 from fastev.bench.records import INOTIFY_WATCHES
 from fastev.kafka.broker import free_port
-from fastev.pipeline.sources import HeldPositions, _message_records
+from fastev.pipeline.kafka_source import HeldPositions, _message_records
 
 from .conftest import finish, read_avro, wait_for, write_config
 from .test_kafka_source import committed

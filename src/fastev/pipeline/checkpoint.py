@@ -193,7 +193,8 @@ class FileCheckpoints:
         tmp = target.with_suffix(f".tmp{os.getpid()}")
         n = min(len(head), HEAD_BYTES, offset)
         data = json.dumps({"path": str(path), "dev": st.st_dev, "ino": st.st_ino, "offset": offset,
-                           "size": max(st.st_size, offset), "head_bytes": n, "head_sha256": fingerprint(head, n)}).encode()
+                           "size": max(st.st_size, offset),  # the file may grow while it is read
+                           "head_bytes": n, "head_sha256": fingerprint(head, n)}).encode()
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

@@ -10,19 +10,9 @@ stops the pipeline without committing anything after it, exit status 1.
 Backpressure: a unit is decoded and sent only while the producer queue holds
 fewer than ``high_water`` messages; until then the source waits (never drops).
 
-With ``[sse]`` the same process also serves the events over SSE (fastev.sse):
-every stream gets a ``Decoder`` beside its transcoders and each decoded event
-dict is published to the hub, in-process, on the event loop (the native
-Transcoder does not hand its event dicts out, and decoding the route payloads
-back would cost an Avro decode per event and miss events no route takes; the
-second decode is the price, paid only with ``[sse]``). The SSE server's
-authorisation sees every event, not the routes' subsets. Event ids are opaque
-positions in this process's publish sequence: valid while it runs; after a
-restart an old id gets EVENT_LOSS and the new window (the old events are gone
-with the process; ``fastev serve`` derives restart-proof ids from Kafka offsets). With
-``[sse]`` the process keeps serving after file/stdin sources end, until
-SIGTERM/SIGINT. An SSE-only config (no Kafka target, no dead-letter topic, no
-Kafka source) uses no Kafka at all: positions are committed once decoded.
+With ``[sse]`` the same process also serves the events over SSE (``sse_serving``).
+An SSE-only config (no Kafka target, no dead-letter topic, no Kafka source) uses
+no Kafka at all: positions are committed once decoded.
 """
 from __future__ import annotations
 
@@ -32,7 +22,7 @@ import signal
 import sys
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from confluent_kafka import KafkaException
@@ -45,70 +35,19 @@ from ..transcode import Transcoder
 from .checkpoint import CheckpointWriteError, FileCheckpoints
 from .config import PipelineConfig, RouteTarget
 from .deadletters import unit_dead_letters
+from .kafka_source import KafkaSource
+from .loop import run_event_loop
 from .metrics import PipelineMetrics
-from .sources import FileSource, KafkaSource, StdinSource, Stream, Unit, make_source
+from .no_kafka import NoKafkaSink
+from .result import RunResult, SourceStats, print_summary
+from .sources import FileSource, StdinSource, Stream, Unit, make_source
+from .sse_serving import SseServing
 
 __all__ = ("Pipeline", "RunResult", "run_pipeline")
 
 POLL_INTERVAL_S = 0.005
 LAG_INTERVAL_S = 1.0
 DEFAULT_QUEUE_MESSAGES = 500000
-
-
-@dataclass(slots=True)
-class SourceStats:
-    read_bytes: int = 0
-    records: int = 0
-    decoded: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    loss: int = 0
-    inputs: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-
-@dataclass(slots=True)
-class RunResult:
-    status: int
-    sources: dict[str, SourceStats] = field(default_factory=dict)
-    routes: dict[str, int] = field(default_factory=dict)     # events delivered per route
-    dead_letters: int = 0
-    error: str | None = None
-    interrupted: bool = False
-    seconds: float = 0.0
-    temporary_broker: bool = False  # delivered to the embedded broker: gone with the process
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "error": self.error, "interrupted": self.interrupted,
-                "temporary_broker": self.temporary_broker,
-                "seconds": round(self.seconds, 3), "dead_letters": self.dead_letters, "routes": self.routes,
-                "sources": {k: v.as_dict() for k, v in self.sources.items()}}
-
-
-class _NullSink:
-    """Stands in for the KafkaSink of an SSE-only pipeline: nothing is sent, a sealed token is done."""
-
-    def __init__(self, on_delivery: Any) -> None:
-        self.on_delivery = on_delivery
-        self.config: dict[str, Any] = {}
-
-    def __len__(self) -> int:
-        return 0
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
-
-    def seal(self, *tokens: Hashable) -> None:
-        for token in tokens:
-            self.on_delivery(token, None)
-
-    def send(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - no topic without Kafka
-        raise ConfigError("this pipeline has no Kafka (SSE only): nothing may be sent")
-
-    def ensure_topic(self, topic: str) -> None:  # pragma: no cover
-        raise ConfigError(f"topic {topic!r}: this pipeline has no Kafka (SSE only)")
 
 
 SSE_DECODER = ("sse", 0)  # Stream.transcoders key of the stream's SSE decoder
@@ -139,7 +78,7 @@ class Pipeline:
             except KafkaException as exc:
                 raise ConfigError(f"kafka.producer: {exc.args[0].str()}") from None
         else:
-            self.sink = _NullSink(self._on_delivery)
+            self.sink = NoKafkaSink(self._on_delivery)
         qmax = int(self.sink.config.get("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES))
         # Half the local queue: a unit's messages usually fit without hitting BufferError.
         self.high_water = max(1, qmax // 2)
@@ -153,13 +92,7 @@ class Pipeline:
         names = {t.name for t in config.targets}
         self.routes = config.routes if len(names) == len(config.routes.routes) else \
             RoutesConfig(tuple(r for r in config.routes.routes if r.name in names), config.routes.acl_file)
-        self.hub: Any = None
-        self.sse_app: Any = None
-        self.sse_address: tuple[str, int] | None = None
-        self._sse_runner: Any = None
-        self._event_id = 0
-        if config.sse is not None:
-            self._build_sse()
+        self.sse = SseServing(config) if config.sse is not None else None
         # Positions acknowledged by a broker that dies with this process must not be found by a later
         # run against a real one: with the embedded broker nothing is read or saved.
         self.checkpoints = FileCheckpoints(config.state_dir, config.checkpoint_interval_s,
@@ -176,39 +109,6 @@ class Pipeline:
         self._progress: Any = None
         self._progress_task: Any = None
         self.sources: list[FileSource | StdinSource | KafkaSource] = []
-
-    # -- setup --------------------------------------------------------------------------------
-    def _build_sse(self) -> None:
-        from ..sse.config import build
-
-        assert self.config.sse is not None
-        acl = None
-        if self.config.routes.acl_file is not None:
-            from ..acl import Acl
-
-            acl = Acl.from_toml(self.config.routes.acl_file)
-        try:
-            self.hub, self.sse_app = build(self.config.sse, acl, self.config.path.parent)
-        except (ValueError, OSError) as e:
-            raise ConfigError(f"sse: {e}") from None
-
-    async def start_sse(self) -> None:
-        if self.sse_app is None or self._sse_runner is not None:
-            return
-        from ..sse.server import start
-
-        sse = self.config.sse
-        assert sse is not None
-        try:
-            self._sse_runner, port = await start(self.sse_app, sse.host, sse.port)
-        except OSError as e:
-            raise ConfigError(f"sse.listen: cannot listen on {sse.host}:{sse.port}: {e.strerror}") from None
-        self.sse_address = (sse.host, port)
-
-    async def stop_sse(self) -> None:
-        if self._sse_runner is not None:
-            runner, self._sse_runner = self._sse_runner, None
-            await runner.cleanup()
 
     def check_topics(self) -> None:
         """Every route topic and the dead-letter topic must exist: fail before reading anything."""
@@ -277,8 +177,8 @@ class Pipeline:
                     errors = list(batch.errors)
                     self._count(name, batch.stats)
                 del batch  # the native codec reuses its buffers for the next feed
-            if self.hub is not None:
-                errors = self._publish(unit, errors)
+            if self.sse is not None:
+                errors = self._publish(self.sse, unit, errors)
             if errors:
                 self._dead_letters(unit, errors, token, pending)
             if not isinstance(unit.data, bytes):
@@ -292,7 +192,7 @@ class Pipeline:
         finally:
             self.sink.seal(token)
 
-    def _publish(self, unit: Unit, errors: list[Any]) -> list[Any]:
+    def _publish(self, sse: SseServing, unit: Unit, errors: list[Any]) -> list[Any]:
         """Decode the unit for SSE and publish every event; SSE only: its errors and counts are the unit's."""
         stream = unit.stream
         dec = stream.transcoders.get(SSE_DECODER)
@@ -301,13 +201,7 @@ class Pipeline:
 
             dec = stream.transcoders[SSE_DECODER] = Decoder(stream.source.format, **stream.source.decoder_options)
         batch = _feed(dec, unit)
-        hub = self.hub
-        for ev in batch.events:
-            try:
-                hub.publish(ev, self._event_id)
-            except ValueError:
-                continue  # no kind/path an SSE client could be authorised for: never served
-            self._event_id += 1
+        sse.publish(batch.events)
         if self.framings:
             return errors
         self._count(stream.source.name, batch.stats)
@@ -411,7 +305,7 @@ class Pipeline:
             self.checkpoints.flush()  # before serving SSE on: the sources' final positions are on disk
             if self.checkpoints.failure is not None:
                 raise self.checkpoints.failure
-            if self.hub is not None and not self.stop.is_set():
+            if self.sse is not None and not self.stop.is_set():
                 print("fastev run: sources done; still serving SSE until SIGTERM/SIGINT", file=self.log, flush=True)
                 await self.stop.wait()
         except (DeliveryError, ConfigError, CheckpointWriteError) as e:
@@ -454,12 +348,8 @@ def _feed(coder: Any, unit: Unit) -> Any:
 
 
 def _event_loop_runner() -> Any:
-    try:
-        import uvloop
-
-        return uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
-        return asyncio.run
+    """Deprecated: ``fastev.pipeline.loop.run_event_loop`` (kept until commands/serve_cmd.py uses it)."""
+    return run_event_loop
 
 
 def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str] | None = None,
@@ -479,15 +369,13 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
             broker.create_topics(topics, config.partitions)
             print(f"fastev run: no kafka.bootstrap_servers: started the embedded broker (Tansu, memory "
                   f"storage) on {bootstrap}; created topics {', '.join(topics)}", file=log, flush=True)
-        runner = _event_loop_runner()
-
         async def main() -> RunResult:
             pipeline = Pipeline(config, bootstrap or "", progress=progress, log=log,
                                 temporary_broker=broker is not None)
             try:
-                await pipeline.start_sse()
-                if pipeline.sse_address is not None:
-                    host, port = pipeline.sse_address
+                if pipeline.sse is not None:
+                    await pipeline.sse.start()
+                    host, port = pipeline.sse.address or ("", 0)
                     print(f"fastev run: SSE on http://{host}:{port}/events", file=log, flush=True)
                 pipeline.check_topics()
                 pipeline.open_sources()
@@ -498,10 +386,11 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
                     print(f"fastev run: metrics on http://{host}:{port}/metrics", file=log, flush=True)
                 return await pipeline.run()
             finally:
-                await pipeline.stop_sse()
+                if pipeline.sse is not None:
+                    await pipeline.sse.stop()
                 pipeline.close()
 
-        result: RunResult = runner(main())
+        result: RunResult = run_event_loop(main())
     except ConfigError as e:
         print(f"fastev run: error: {e}", file=log)
         return 2
@@ -518,21 +407,3 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
         with open(summary_json, "w", encoding="utf-8") as f:
             json.dump(result.as_dict(), f, indent=2)
     return result.status
-
-
-def print_summary(result: RunResult, config: PipelineConfig, out: IO[str]) -> None:
-    state = "failed" if result.status else ("stopped" if result.interrupted else "done")
-    print(f"fastev run: {state} in {result.seconds:.2f} s", file=out)
-    for name, s in result.sources.items():
-        print(f"  source {name}: read {s.read_bytes} B, {s.records} records; decoded {s.decoded}, "
-              f"rejected {s.rejected}, skipped {s.skipped}, loss {s.loss}", file=out)
-    topics = {t.name: t.topic for t in config.targets}
-    for route, n in result.routes.items():
-        print(f"  route {route} -> {topics[route]}: delivered {n} events", file=out)
-    if config.dead_letter_topic:
-        print(f"  dead letters -> {config.dead_letter_topic}: delivered {result.dead_letters}", file=out)
-    if result.temporary_broker:
-        print("  note: delivered to a temporary broker (embedded, memory storage): the data is gone with this "
-              "process, and no position was saved (a run against a real broker starts from the beginning)",
-              file=out)
-    out.flush()
