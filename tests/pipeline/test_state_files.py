@@ -229,3 +229,18 @@ def test_positions_acknowledged_by_the_embedded_broker_are_not_saved(broker: Any
     assert real.returncode == 0, real.stderr
     assert "resuming" not in real.stderr and "temporary broker" not in real.stdout
     assert set(delivered(consume, topic, len(ids))) == set(ids)
+
+
+def test_temporaries_of_a_killed_writer_are_removed_at_the_next_load(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(billing(20, seed=1)[0])
+    cp = FileCheckpoints(tmp_path / "state")
+    checkpoint(cp, path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = cp.dir / f"{'0' * 24}.tmp{dead.pid}"
+    stale.write_text("{")
+    live = cp.dir / f"{'1' * 24}.tmp1"  # pid 1 runs: maybe another run writing now
+    live.write_text("{")
+    assert resume_offset(FileCheckpoints(tmp_path / "state"), path) == path.stat().st_size
+    assert not stale.exists() and live.exists()

@@ -75,6 +75,16 @@ def read_head(f: Any) -> bytes:
     return os.pread(f.fileno(), HEAD_BYTES, 0)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
 class FileCheckpoints:
     """Resume offsets of input files, one small JSON state file per input, written atomically.
 
@@ -109,6 +119,7 @@ class FileCheckpoints:
         self.persist = persist
         self.log = log
         self.failure: CheckpointWriteError | None = None
+        self._swept = False  # stale temporaries removed (once, at the first load)
         self._written: dict[Path, float] = {}  # when each file's checkpoint was last written
         self._due: dict[Path, tuple[os.stat_result, int, bytes]] = {}  # newest released, not yet written
 
@@ -161,6 +172,24 @@ class FileCheckpoints:
             self._warn(f"ignoring the checkpoint of {path} ({state}: {e}); reading it from the start")
         return None
 
+    def remove_stale_temporaries(self) -> int:
+        """Remove temporary state files of processes that no longer run (killed mid-write); returns how many."""
+        removed = 0
+        try:
+            names = [p for p in self.dir.iterdir() if ".tmp" in p.suffix]
+        except OSError:
+            return 0
+        for tmp in names:
+            pid = tmp.suffix[len(".tmp"):]
+            if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+                continue
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+        return removed
+
     def load(self, path: Path, st: os.stat_result, head: bytes = b"") -> int:
         """The offset to resume ``path`` from (0 when unknown or when the file is not the checkpointed one).
 
@@ -168,6 +197,9 @@ class FileCheckpoints:
         """
         if not self.persist:
             return 0
+        if not self._swept:
+            self._swept = True
+            self.remove_stale_temporaries()
         cp = self._read(path)
         if cp is None:
             return 0

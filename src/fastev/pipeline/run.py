@@ -404,6 +404,10 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
     if result.error:
         print(f"fastev run: error: {result.error}; positions after the failure were not committed", file=log)
     if summary_json:
-        with open(summary_json, "w", encoding="utf-8") as f:
-            json.dump(result.as_dict(), f, indent=2)
+        try:
+            with open(summary_json, "w", encoding="utf-8") as f:
+                json.dump(result.as_dict(), f, indent=2)
+        except OSError as e:  # after the run: what was delivered and checkpointed stays so
+            print(f"fastev run: error: --summary-json: cannot write {summary_json}: {e.strerror}", file=log)
+            return result.status or 2
     return result.status
