@@ -64,3 +64,12 @@ def test_anything_else_is_one_clear_type_error(avro: ModuleType, bad: object) ->
 def test_public_module_and_package_agree() -> None:
     objects, _ = decoded()
     assert fastev.avro.encode_event(objects[0]) == fastev.avro.encode_event(objects[0].to_dict())
+
+
+def test_fastev_avro_is_reachable_from_the_package() -> None:
+    import subprocess
+    import sys
+
+    code = "import fastev; print(fastev.avro.encode_event.__name__, 'avro' in dir(fastev))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["encode_event", "True"]
