@@ -1,4 +1,4 @@
-"""Hypothesis strategies for StorageEvent dicts (FORMATS.md §1), shared by the Avro tests."""
+"""Hypothesis strategies for StorageEvent dicts (docs/formats.md §1), shared by the Avro tests."""
 from __future__ import annotations
 
 from typing import Any

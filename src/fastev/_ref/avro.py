@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO
 
-from fastev.event import FIELDS, KINDS, SOURCES, schema, schema_text
+from fastev.event import FIELDS, KINDS, SOURCES, StorageEvent, event_fields, schema, schema_text
 
 __all__ = (
     "CODECS", "OCF_MAGIC", "SCHEMA_CANONICAL", "SCHEMA_FINGERPRINT", "SCHEMA_FINGERPRINT_BYTES",
@@ -151,8 +151,9 @@ def _encode_field(out: bytearray, field: str, kind: str, value: object) -> None:
         raise AssertionError(kind)
 
 
-def encode_event(d: Mapping[str, Any]) -> bytes:
-    """The Avro binary encoding of one StorageEvent given as a dict (keys = FIELDS)."""
+def encode_event(d: StorageEvent | Mapping[str, Any]) -> bytes:
+    """The Avro binary encoding of one event: a StorageEvent, or a mapping with the FIELDS as keys."""
+    d = event_fields(d)
     out = bytearray()
     for field, kind in FIELD_TYPES:
         try:
@@ -349,10 +350,12 @@ class OcfWriter:
         if self._count >= self._block_events:
             self.flush_block()
 
-    def write_event(self, d: Mapping[str, Any]) -> None:
+    def write_event(self, d: StorageEvent | Mapping[str, Any]) -> None:
+        """Append one event (a StorageEvent or a dict of its fields) to the current block."""
         self.write_encoded(encode_event(d))
 
-    def write_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+    def write_events(self, events: Iterable[StorageEvent | Mapping[str, Any]]) -> None:
+        """``write_event`` for each event."""
         for d in events:
             self.write_encoded(encode_event(d))
 
