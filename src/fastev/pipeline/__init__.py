@@ -10,11 +10,11 @@ sse_serving   the in-process SSE server of a run with ``[sse]``
 no_kafka      the sink of an SSE-only run
 result        run counts and the printed summary
 metrics       Prometheus metrics
-loop          ``run_event_loop``: uvloop when installed
+(fastev.aio) ``run_event_loop``: uvloop when installed, re-exported
 run           the pipeline (``run_pipeline``)
 """
+from ..aio import run_event_loop
 from .config import PipelineConfig, RouteTarget, SourceConfig, load_config, parse_config
-from .loop import run_event_loop
 from .result import RunResult
 from .run import Pipeline, run_pipeline
 

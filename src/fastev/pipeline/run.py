@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from confluent_kafka import KafkaException
 
+from ..aio import run_event_loop
 from ..errors import ConfigError, DeliveryError
 from ..kafka.delivery import RouteSender
 from ..kafka.sink import KafkaSink
@@ -36,7 +37,6 @@ from .checkpoint import CheckpointWriteError, FileCheckpoints
 from .config import PipelineConfig, RouteTarget
 from .deadletters import unit_dead_letters
 from .kafka_source import KafkaSource
-from .loop import run_event_loop
 from .metrics import PipelineMetrics
 from .no_kafka import NoKafkaSink
 from .result import RunResult, SourceStats, print_summary
@@ -345,11 +345,6 @@ def _feed(coder: Any, unit: Unit) -> Any:
     if isinstance(unit.data, bytes):
         return coder.feed(unit.data)
     return coder.feed_records(unit.data, unit.offsets)
-
-
-def _event_loop_runner() -> Any:
-    """Deprecated: ``fastev.pipeline.loop.run_event_loop`` (kept until commands/serve_cmd.py uses it)."""
-    return run_event_loop
 
 
 def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str] | None = None,
