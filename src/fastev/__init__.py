@@ -21,8 +21,8 @@ _LAZY = {
 __all__ = (
     # version and implementation
     "__version__", "IMPLEMENTATION",
-    # events and schema
-    "StorageEvent", "Source", "Kind", "avro_schema", "schema_text",
+    # events and schema; Avro writers in the submodule fastev.avro
+    "StorageEvent", "Source", "Kind", "avro_schema", "schema_text", "avro",
     # decoding
     "decode", "Decoder", "DecodeResult",
     # access control and routing
@@ -41,6 +41,8 @@ def __getattr__(name: str) -> object:
         from .event import schema
 
         return schema
+    if name == "avro":  # the Avro writers (encode_event, OcfWriter...): fastev.avro without a second import
+        return importlib.import_module(".avro", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastev' has no attribute {name!r}")

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._native import load
-from .decode_types import SOURCE_NAMES, Batch, DecodeStats
+from .batch import Batch, DecodeStats
 from .errors import DecodeError
 from .event import StorageEvent
+from .options import SOURCE_NAMES
 
 __all__ = ("Decoder", "DecodeResult", "decode", "SOURCE_NAMES", "IMPLEMENTATION", "Batch", "DecodeStats")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 import enum
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -76,7 +77,7 @@ def schema() -> dict[str, Any]:
 
 
 class StorageEvent:
-    """One normalised storage event; attribute names are the docs/formats.md §1 fields."""
+    """One normalised storage event; attribute names are the fields of docs/formats.md §1."""
 
     __slots__ = FIELDS
 
@@ -131,3 +132,16 @@ class StorageEvent:
 
     def __repr__(self) -> str:
         return f"StorageEvent(id={self.id!r}, source={self.source}, kind={self.kind}, path={self.path!r})"
+
+
+def event_fields(ev: StorageEvent | Mapping[str, Any]) -> Mapping[str, Any]:
+    """An event as the mapping field -> value that writers read: a StorageEvent or a dict of its fields.
+
+    Everything that takes an event (``fastev.avro.encode_event``, ``OcfWriter.write_event``...)
+    accepts both: ``fastev.decode()`` gives StorageEvents, ``Decoder`` batches give dicts.
+    """
+    if isinstance(ev, StorageEvent):
+        return ev.to_dict()
+    if isinstance(ev, Mapping):
+        return ev
+    raise TypeError(f"an event is a StorageEvent or a mapping of its fields, not {type(ev).__name__}")

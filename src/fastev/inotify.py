@@ -1,14 +1,15 @@
 """inotify vocabulary shared by both decoders (docs/formats.md §3.2, §3.4, §3.5).
 
-The flag -> kind table, the flags that are skipped or signal loss, the default
-move-pairing window, and the dCache subscription -> watched directory table.
+The flag -> kind table, the flags that are skipped or signal loss, and the
+dCache subscription -> watched directory table (the move-pairing window's
+default and limits are decoder options: fastev.options).
 """
 from __future__ import annotations
 
 from .errors import ConfigError
 from .paths import canonical_path
 
-__all__ = ("DEFAULT_PAIRING_WINDOW", "FLAG_KINDS", "ISDIR_BIT", "ISDIR_FLAG", "LOSS_FLAG", "SKIP_FLAGS",
+__all__ = ("FLAG_KINDS", "ISDIR_BIT", "ISDIR_FLAG", "LOSS_FLAG", "SKIP_FLAGS",
            "load_watches", "watched_dir")
 
 FLAG_KINDS = {
@@ -29,7 +30,6 @@ SKIP_FLAGS = ("IN_IGNORED", "IN_UNMOUNT")
 LOSS_FLAG = "IN_Q_OVERFLOW"
 ISDIR_FLAG = "IN_ISDIR"
 ISDIR_BIT = 0x40000000
-DEFAULT_PAIRING_WINDOW = 128
 
 
 def load_watches(watches: dict[str, str] | None) -> dict[str, str]:

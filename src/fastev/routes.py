@@ -32,8 +32,6 @@ from .errors import ConfigError
 from .event import DECODER_NAMES, KINDS
 
 ROUTE_KEYS = frozenset({"name", "principals", "paths", "kinds", "sources", "topic", "format", "key"})
-FRAMINGS = ("avro", "confluent")  # how a route's payloads are framed by the transcoders
-MAX_SCHEMA_ID = (1 << 31) - 1  # Confluent schema ids are positive int32
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,12 @@ class Stream:
                 await self.changed.wait()
         await asyncio.wait_for(loop(), timeout)
 
+    async def until_idle(self, timeout: float = 10) -> None:
+        """Wait for a keepalive comment after what was read so far: the server wrote it because it had
+        nothing more for this client (nothing queued, nothing left to replay): a positive end marker."""
+        seen = self.comments.count("keepalive")
+        await self.wait_for(lambda s: s.comments.count("keepalive") > seen, timeout)
+
     async def until_id(self, last_id: int, timeout: float = 10) -> None:
         await self.wait_for(lambda s: last_id in s.ids(), timeout)
 

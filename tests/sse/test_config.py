@@ -67,10 +67,26 @@ audience = "{AUDIENCE}"
     ({"metrics_readers": ["prometheus"], "auth": {}}, "metrics_readers"),
     ({"coalesce_ms": -1, "auth": {}}, "coalesce_ms"),
     ({"id_key_file": "", "auth": {}}, "id_key_file"),
+    ({"max_unsent_bytes": 1000, "auth": {}}, "max_unsent_bytes"),
+    ({"max_connections_per_identity": 0, "auth": {}}, "max_connections_per_identity"),
+    ({"header_timeout_s": 0, "auth": {}}, "header_timeout_s"),
+    ({"max_unauthenticated": 0, "auth": {}}, "max_unauthenticated"),
 ])
 def test_bad_sections_are_refused(section: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SseConfig.from_dict(section)
+
+
+def test_limits_reach_the_hub_and_the_app(pem_file: Path) -> None:
+    from fastev.sse.server import GUARD
+
+    cfg = SseConfig.from_dict({"max_unsent_bytes": 65536, "header_timeout_s": 2.5, "max_unauthenticated": 7,
+                               "auth": {"mode": "scopes", "scope_base": "/", "jwt_algorithms": ["RS256"],
+                                        "jwt_public_keys": [str(pem_file)]}})
+    hub, app = build(cfg, None)
+    assert hub.max_unsent_bytes == 65536
+    assert (app[GUARD].header_timeout_s, app[GUARD].max_waiting) == (2.5, 7)
+    assert SseConfig().max_connections_per_identity == cfg.max_connections_per_identity == 32
 
 
 def test_listen_forms() -> None:

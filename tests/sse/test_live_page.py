@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastev.acl import Acl
 from fastev.event import KINDS
 from fastev.sse import AclAuthorizer, Authenticator, EventHub
+from fastev.sse.server import STATS
 from tests.sse.helpers import AUDIENCE, ISSUER, claims, event, position, rs256, run, serving
 
 CHROMIUM = os.environ.get("FASTEV_CHROMIUM", "/usr/bin/chromium")
@@ -34,6 +35,7 @@ principals = ["user:alice"]
 paths = ["/data/atlas"]
 """
 XSS_PATH = '/data/atlas/<img src=x onerror="window.pwned=1">&amp;'
+END = "/data/atlas/end-marker"
 
 
 def _chromium() -> str:
@@ -182,11 +184,13 @@ def test_live_page_in_headless_chromium(pem_file: Path, signing_key: rsa.RSAPriv
             hub.publish(_event("/data/cms/hidden-4", "UPLOAD", 4), 4)
             hub.publish(_event(XSS_PATH, "STAGE", 5), 5)
             hub.publish(_event("/data/atlas/live-6", "UPLOAD", 6), 6)
-            await page.poll("document.querySelectorAll('#events tr.event').length", lambda v: v >= 4,
-                            "the live events")
-            await asyncio.sleep(0.2)  # nothing else may arrive
+            hub.publish(_event(END, "CLOSE", 7), 7)  # the end marker: once shown, everything before it is
+            await page.poll("document.querySelector('#events tr.event td.path').textContent", lambda v: v == END,
+                            "the end marker")
             st = await page.state()
             assert st["status"] == "open", st
+            assert st["rows"][0][2] == END and st["rows"][0][1] == "CLOSE"
+            st["rows"], st["ids"] = st["rows"][1:], st["ids"][1:]
             # newest first, hidden ones never shown; the rows carry the opaque SSE ids of their frames
             assert [position(hub.ids, i) for i in st["ids"]] == [6, 5, 3, 1], st
             assert [row[2] for row in st["rows"]] == ["/data/atlas/live-6", XSS_PATH, "/data/atlas/live-3",
@@ -198,29 +202,44 @@ def test_live_page_in_headless_chromium(pem_file: Path, signing_key: rsa.RSAPriv
             rates = await page.eval("fastevLive.rates()")
             assert rates["UPLOAD"] > 0 and rates["DELETE"] > 0 and rates["REQUEST"] == 0, rates
 
-            # 2. The token in the query works too, with a path filter from the page's own query.
-            await page.goto(f"{srv.base}/?path=/data/atlas&authz={good}")
+            # 2. The token in the query works too, with a path filter from the page's own query; from=now: live only.
+            await page.goto(f"{srv.base}/?path=/data/atlas&from=now&authz={good}")
             await page.poll("document.getElementById('status').getAttribute('data-state')",
                             lambda v: v == "open", "the EventSource to open (query token)")
-            hub.publish(_event("/data/atlas/live-7", "MODIFY", 7), 7)
+            assert "live events only" in await page.eval("document.getElementById('start').textContent")
+            hub.publish(_event("/data/atlas/live-8", "MODIFY", 8), 8)
             st = await page.poll("JSON.stringify(Array.from(document.querySelectorAll('#events tr.event td.path'))"
-                                 ".map(td => td.textContent))", lambda v: json.loads(v) == ["/data/atlas/live-7"],
+                                 ".map(td => td.textContent))", lambda v: json.loads(v) == ["/data/atlas/live-8"],
                                  "the live event on the query-token page")
 
-            # 3. A bad token: an error state, never events.
-            next_id = 8
+            # 3. The README's URL (no position): the page opens on the replay window, so it is useful even
+            # when nothing new arrives (file sources finished); a link switches to live only.
+            await page.goto(f"{srv.base}/#authz={good}")
+            st = await page.poll("JSON.stringify(Array.from(document.querySelectorAll('#events tr.event td.path'))"
+                                 ".map(td => td.textContent))", lambda v: len(json.loads(v)) == 6,
+                                 "the replay window on the README's URL")
+            assert json.loads(st) == ["/data/atlas/live-8", END, "/data/atlas/live-6", XSS_PATH, "/data/atlas/live-3",
+                                      "/data/atlas/before-1"]
+            assert "replay window" in await page.eval("document.getElementById('start').textContent")
+            assert "from=now" in await page.eval("document.getElementById('switch').getAttribute('href')")
+
+            # 4. A bad token: an error state, never events.
+            next_id = 9
             for bad in (forged, "not-a-jwt"):
-                await page.goto(f"{srv.base}/?from=earliest#authz={bad}")
+                failures = srv.app[STATS]["auth_failures"]
+                await page.goto(f"{srv.base}/?from=earliest&attempt={next_id}#authz={bad}")  # a new document
                 await page.poll("document.getElementById('status').getAttribute('data-state')",
                                 lambda v: v == "error", f"the error state for a bad token ({bad[:12]}…)")
+                assert srv.app[STATS]["auth_failures"] == failures + 1
+                # The refused EventSource is CLOSED (it never reconnects): nothing published can reach it.
+                assert await page.eval("fastevLive.source.readyState") == 2  # EventSource.CLOSED
                 hub.publish(_event(f"/data/atlas/after-bad-{next_id}", "UPLOAD", next_id), next_id)
                 next_id += 1
-                await asyncio.sleep(0.3)
                 st = await page.state()
                 assert st["status"] == "error" and st["rows"] == [], st
                 assert "token" in st["text"], st
 
-            # 4. No token at all: an error state without a request.
+            # 5. No token at all: an error state without a request.
             await page.goto(f"{srv.base}/")
             st = await page.state()
             assert st["status"] == "error" and st["rows"] == [] and "no token" in st["text"], st

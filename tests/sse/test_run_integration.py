@@ -155,14 +155,16 @@ def test_fastev_run_with_sse_serves_the_file_events_and_keeps_serving(
         _, s = await open_stream(session, port, token, **{"from": "earliest"})
         assert s is not None
         await s.wait_for(lambda s: len(s.raw_ids()) >= len(expected), timeout=30)
-        await asyncio.sleep(1.5)  # the sources are done by now: the server keeps serving (keepalives)
+        # The sources are done by now: the server keeps serving, with keepalives (keepalive_s = 1).
+        await s.until_idle()
+        await s.until_idle()
         assert p.poll() is None
         assert not s.ended.is_set()
-        # Resume after the third-last frame: exactly the last two come back.
+        # Resume after the third-last frame: exactly the last two come back, then the stream is idle.
         _, resumed = await open_stream(session, port, token, last=s.raw_ids()[-3])
         assert resumed is not None
         await resumed.wait_for(lambda s: len(s.raw_ids()) >= 2)
-        await asyncio.sleep(0.3)  # nothing more arrives
+        await resumed.until_idle()
         await s.close()
         await resumed.close()
         return [f.data for f in s.frames], resumed.frames, len(s.comments)
@@ -234,14 +236,17 @@ def test_fastev_serve_ids_survive_a_restart(broker: Any, new_topic: Any, procs: 
         assert s is not None and a is not None
         await s.until_id(11)
         await a.until_id(11)
-        await asyncio.sleep(0.3)  # nothing more arrives
+        produce(broker.bootstrap, topic, [end])  # offset 12, visible to both: everything before it arrived
+        await s.until_id(12)
+        await a.until_id(12)
         await s.close()
         await a.close()
         return [(f.id, f.data["path"]) for f in s.frames], a.ids()
 
+    end = {**event("/store/a/end-marker", n=12), "id": f"{13:032x}"}
     frames, ids_a = arun(resume)
-    assert frames == [(i, events[i]["path"]) for i in range(5, 12)]
-    assert ids_a == [5, 7, 9, 11]
+    assert frames == [(i, events[i]["path"]) for i in range(5, 12)] + [(12, end["path"])]
+    assert ids_a == [5, 7, 9, 11, 12]
     status, err = stop(p2)
     assert status == 0, err
 
@@ -251,6 +256,16 @@ def produce_keyed(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> N
     producer = Producer({"bootstrap.servers": bootstrap})
     for e in events:
         producer.produce(topic, encode_event(e), key=e["path"].encode())
+    assert producer.flush(30) == 0
+
+
+MARKER = "/store/a/end-marker"
+
+
+def produce_markers(bootstrap: str, topic: str, partitions: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for p in range(partitions):
+        producer.produce(topic, encode_event({**event(MARKER, n=1000 + p), "id": f"{1000 + p:032x}"}), partition=p)
     assert producer.flush(30) == 0
 
 
@@ -293,10 +308,13 @@ def test_fastev_serve_multi_partition_ids_resume_across_servers(
         assert s is not None and a is not None
         await s.wait_for(lambda s: len(s.raw_ids()) >= 15)
         await a.wait_for(lambda s: len(s.raw_ids()) >= 10)
-        await asyncio.sleep(0.5)  # nothing more arrives
+        # One end marker per partition, after everything else in it: once all three are in, so is the rest.
+        produce_markers(broker.bootstrap, topic, 3)
+        for stream in (s, a):
+            await stream.wait_for(lambda s: sum(f.data["path"] == MARKER for f in s.frames) == 3)
         await s.close()
         await a.close()
-        return s.frames, a.frames
+        return [f for f in s.frames if f.data["path"] != MARKER], [f for f in a.frames if f.data["path"] != MARKER]
 
     frames, frames_a = arun(on_b)
     assert all(f.event != "EVENT_LOSS" for f in frames + frames_a)
@@ -360,3 +378,13 @@ def test_fastev_run_sse_only_without_kafka(procs: list[subprocess.Popen[str]], s
     status, err = stop(p)
     assert status == 0, err
     assert os.path.isdir(tmp_path / "only.state")
+
+
+def test_fastev_serve_refuses_a_topic_the_broker_does_not_have(broker: Any, procs: list[subprocess.Popen[str]],
+                                                                tmp_path: Path, pem_file: Path) -> None:
+    config = serve_config(tmp_path, broker.bootstrap, "no-such-topic-here", free_port(), pem_file)
+    p = spawn(procs, [*serve_command(), "--config", str(config)])
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err  # a configuration error: the route names a topic the cluster lacks
+    assert err.startswith("fastev serve: error: topic 'no-such-topic-here'"), err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err

@@ -28,7 +28,7 @@ from fastev.avro_format import (
     SYNC_SIZE,
     ocf_header as _ocf_header,
 )
-from fastev.event import KINDS, SOURCES
+from fastev.event import KINDS, SOURCES, event_fields as _event_fields
 
 cdef Py_ssize_t _MIN_CAPACITY = 256
 cdef Py_ssize_t _MAX_CAPACITY = PY_SSIZE_T_MAX // 2
@@ -206,7 +206,7 @@ cdef class WriteBuffer:
             raise MemoryError()
 
     def write_event(self, object d):
-        """Append the Avro binary of one event dict; on error nothing is appended."""
+        """Append the Avro binary of one event (StorageEvent or dict); on error nothing is appended."""
         _encode_dict_into(self, d)
 
 
@@ -528,7 +528,7 @@ cdef object _keep(_Scratch* s, object obj):
 cdef int _fill_event_rec(_Scratch* s, object mapping) except -1:
     """Fill s.ev from an event mapping. The Str fields borrow the UTF-8 of its str values
     (or of copies held in s.keep): use s.ev before any Python code can change them."""
-    cdef dict d = mapping if type(mapping) is dict else _keep(s, dict(mapping))
+    cdef dict d = mapping if type(mapping) is dict else _keep(s, dict(_event_fields(mapping)))
     cdef EventRec* ev = &s.ev
     cdef object groups, attrs, key, value
     cdef Py_ssize_t n, i
@@ -600,7 +600,7 @@ cdef int _encode_dict_into(WriteBuffer buf, object d) except -1:
 
 
 def encode_event(object d):
-    """The Avro binary encoding of one StorageEvent dict (keys = FIELDS)."""
+    """The Avro binary encoding of one event: a StorageEvent, or a mapping with the FIELDS as keys."""
     cdef _Scratch s
     _scratch_init(&s)
     try:
@@ -746,6 +746,7 @@ cdef class OcfWriter:
         self._event_added()
 
     def write_event(self, d):
+        """Append one event (a StorageEvent or a dict of its fields) to the current block."""
         self._check_open()
         _encode_dict_into(self._block, d)
         self._event_added()

@@ -37,7 +37,7 @@ from fastev.avro_format import (
 )
 from fastev.avro_format import ocf_header as _ocf_header
 from fastev.avro_format import zigzag_varint as _zigzag_varint
-from fastev.event import FIELDS
+from fastev.event import FIELDS, StorageEvent, event_fields
 
 __all__ = (
     "CODECS", "OCF_MAGIC", "SCHEMA_CANONICAL", "SCHEMA_FINGERPRINT", "SCHEMA_FINGERPRINT_BYTES",
@@ -154,8 +154,9 @@ def _encode_field(out: bytearray, field: str, kind: str, value: object) -> None:
         raise AssertionError(kind)
 
 
-def encode_event(d: Mapping[str, Any]) -> bytes:
-    """The Avro binary encoding of one StorageEvent given as a dict (keys = FIELDS)."""
+def encode_event(d: StorageEvent | Mapping[str, Any]) -> bytes:
+    """The Avro binary encoding of one event: a StorageEvent, or a mapping with the FIELDS as keys."""
+    d = event_fields(d)
     out = bytearray()
     for field, kind in FIELD_TYPES:
         try:
@@ -234,10 +235,12 @@ class OcfWriter:
         if self._count >= self._block_events:
             self.flush_block()
 
-    def write_event(self, d: Mapping[str, Any]) -> None:
+    def write_event(self, d: StorageEvent | Mapping[str, Any]) -> None:
+        """Append one event (a StorageEvent or a dict of its fields) to the current block."""
         self.write_encoded(encode_event(d))
 
-    def write_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+    def write_events(self, events: Iterable[StorageEvent | Mapping[str, Any]]) -> None:
+        """``write_event`` for each event."""
         for d in events:
             self.write_encoded(encode_event(d))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..record_fields.dcache_billing import ATTR_KEYS
+from ..options import MAX_GROUPS
 from .fields import (
     INT32_MAX,
     INT32_MIN,
@@ -24,6 +24,27 @@ from .fields import (
 )
 from .jsonparse import JNum, JObj
 from .record import new_event
+
+# Fields whose repetition rejects the record (name -> sub-tree of read fields).
+READ_FIELDS: dict[str, Any] = {
+    k: None for k in (
+        "msgType", "date", "isP2p", "isWrite", "cellType", "transferPath", "billingPath", "fileSize",
+        "filesize", "transferSize", "transferTime", "pnfsid", "storageInfo", "cellName", "cellDomain",
+        "subject", "owner", "mappedUID", "mappedGID", "client", "protocol", "version", "VERSION",
+        "session", "transaction", "initiator", "queuingTime", "sessionDuration", "clientChain",
+        "localEndpoint", "meanReadBandwidth", "meanWriteBandwidth", "readIdle", "readActive",
+        "writeIdle", "writeActive", "cached",
+    )
+}
+READ_FIELDS["status"] = {"code": None, "msg": None}
+READ_FIELDS["protocolInfo"] = {k: None for k in ("host", "protocol", "versionMajor", "versionMinor",
+                                                 "transferTag", "port")}
+READ_FIELDS["hsm"] = {"type": None, "instance": None, "provider": None}
+
+# Top-level scalars copied to attrs, in this order (attrs order is part of the output).
+ATTR_KEYS = ("session", "transaction", "initiator", "queuingTime", "sessionDuration", "clientChain",
+             "localEndpoint", "meanReadBandwidth", "meanWriteBandwidth", "readIdle", "readActive",
+             "writeIdle", "writeActive", "cached")
 
 _PRINCIPAL = re.compile(r"([A-Za-z]+)\[(.*)\]\Z", re.S)
 _DIGITS = re.compile(r"[0-9]+\Z")
@@ -111,7 +132,9 @@ class _Subject:
             if primary and self.gid_primary is None:
                 self.gid_primary = gid
         elif name in ("FQANPrincipal", "GroupNamePrincipal", "OpenIdGroup"):
-            if value and value not in self.groups:
+            if value and value not in self.groups:   # at most MAX_GROUPS long: linear per record
+                if len(self.groups) >= MAX_GROUPS:
+                    raise Reject("out-of-range", "subject")
                 self.groups.append(value)
         elif name == "Origin":
             if self.origin is None and value:

@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 from ..inotify import ISDIR_BIT
-from ..record_fields.gpfs import AUDIT_ATTRS, WATCH_ATTRS
 from .fields import Reject, json_int, path_field, scalar_text, text
 from .inotify_flags import classify
 from .jsonparse import JObj
@@ -20,6 +19,15 @@ AUDIT_KINDS = {
     "RENAME": "RENAME", "UNLINK": "DELETE", "RMDIR": "DELETE", "XATTRCHANGE": "ATTRIB",
     "ACLCHANGE": "ATTRIB", "GPFSATTRCHANGE": "ATTRIB", "ACCESS_DENIED": "ACCESS_DENIED",
 }
+AUDIT_ATTRS = ("nodeName", "processId", "openFlags", "linkCount", "ownerUserId", "ownerGroupId",
+               "permissions")
+WATCH_ATTRS = ("nodeName", "wd", "cookie", "mask", "filesetID", "linkCount", "openFlags",
+               "ownerUserId", "ownerGroupId")
+_COMMON = ("event", "path", "eventTime", "fileSize", "inode", "clientUserId", "clientGroupId",
+           "nfsClientIp", "clusterName", "fsName", "poolName")
+AUDIT_READ: dict[str, Any] = {k: None for k in _COMMON + AUDIT_ATTRS + ("oldPath", "bytesRead",
+                                                                       "bytesWritten")}
+WATCH_READ: dict[str, Any] = {k: None for k in _COMMON + WATCH_ATTRS}
 _HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}\Z")
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from ..inotify import DEFAULT_PAIRING_WINDOW, FLAG_KINDS, ISDIR_FLAG, LOSS_FLAG, SKIP_FLAGS
+from ..inotify import FLAG_KINDS, ISDIR_FLAG, LOSS_FLAG, SKIP_FLAGS
+from ..options import DEFAULT_PAIRING_WINDOW
 
 
 class Loss(Exception):

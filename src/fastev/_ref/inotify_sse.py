@@ -13,6 +13,9 @@ from .inotify_flags import Loss, classify
 from .jsonparse import JNum, JObj
 from .record import new_event
 
+DATA_READ: dict[str, Any] = {"event": {"name": None, "mask": None, "cookie": None}, "subscription": None}
+SYSTEM_READ: dict[str, Any] = {"type": None}
+
 
 def decode_system(data: JObj) -> None:
     """SYSTEM frames never become events; EVENT_LOSS is a loss signal."""

@@ -15,6 +15,14 @@ from .jsonparse import JObj
 from .record import new_event
 from .timeparse import parse_iso8601
 
+RECORD_READ: dict[str, Any] = {
+    "eventName": None, "eventTime": None, "eventSource": None, "awsRegion": None,
+    "userIdentity": {"principalId": None},
+    "requestParameters": {"sourceIPAddress": None},
+    "s3": {"bucket": {"name": None},
+           "object": {"key": None, "size": None, "eTag": None, "versionId": None, "sequencer": None}},
+}
+MESSAGE_READ: dict[str, Any] = {"Records": None}
 _PERCENT = re.compile(r"%(?![0-9a-fA-F]{2})")
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..decode_types import Batch, DecodeStats
-from ..errors import ConfigError
-from ..routes import FRAMINGS, MAX_SCHEMA_ID, CompiledRoute
+from ..batch import Batch, DecodeStats
+from ..options import FRAMINGS, MAX_SCHEMA_ID, check_transcoder_options  # noqa: F401 - re-exported
+from ..routes import CompiledRoute
 from .avro import confluent_frame, encode_event
 from .decoder import Decoder
 
@@ -75,13 +75,7 @@ class Transcoder:
 
     def __init__(self, source: str, routes: Sequence[CompiledRoute], *, framing: str = "avro",
                  schema_id: int = 0, **decoder_options: Any) -> None:
-        if framing not in FRAMINGS:
-            raise ConfigError(f"framing: {framing!r} is not one of {FRAMINGS}")
-        if framing == "confluent" and not (isinstance(schema_id, int) and 0 <= schema_id <= MAX_SCHEMA_ID):
-            raise ConfigError(f"schema_id: {schema_id!r} is outside 0..2**31-1")
-        names = [r.name for r in routes]
-        if len(set(names)) != len(names):
-            raise ConfigError("routes: names must be unique")
+        check_transcoder_options(routes, framing, schema_id)
         self.routes = tuple(routes)
         self.framing = framing
         self.schema_id = schema_id

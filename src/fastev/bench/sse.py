@@ -9,7 +9,7 @@ Per round (a number of clients), in one invocation:
 - **peer**: a plain aiohttp SSE server, same port/clients/rate/tokens, which keeps a path prefix per
   client and JSON-encodes the event (``orjson.dumps``) once per matching client per event.
 
-The clients run in **one separate process** (``python -m fastev.bench.sse --client``): the server
+The clients run in **one separate process** (``python -m fastev.bench.sse_swarm``): the server
 then has a core of its own (the machine has 2), the server's RSS delta per connected client is not
 polluted by client buffers, and the client's CPU use is reported separately so it is visible
 which side saturates.
@@ -25,13 +25,10 @@ server is what is measured.
 """
 from __future__ import annotations
 
-import array
 import asyncio
 import gc
 import json
 import os
-import re
-import resource
 import socket
 import sys
 import tempfile
@@ -41,45 +38,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .sse_report import markdown, plot, write_report
+from .sse_swarm import cpu_s, raise_nofile, rss_bytes
+
 __all__ = ("run", "markdown", "write_report", "plot")
 
 COMMUNITIES = 4
 TICKS_PER_S = 100
-CONNECT_CONCURRENCY = 256
-_T_RE = re.compile(rb'"t_us":(\d+)')  # the scheduled publish time each bench event carries in attrs
-
-
-def _now_us() -> int:
-    return time.monotonic_ns() // 1000
-
-
-def _raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def _percentiles(us: Any) -> dict[str, float]:
-    if not len(us):
-        return {}
-    v = sorted(us)
-
-    def pick(q: float) -> float:
-        return float(v[min(len(v) - 1, int(q * len(v)))]) / 1e3
-
-    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "p999_ms": pick(0.999), "max_ms": float(v[-1]) / 1e3,
-            "samples": len(v)}
 
 
 def _tokens() -> list[str]:
@@ -177,7 +142,9 @@ def _fastev_server(tmp: Path, client_queue: int, coalesce_ms: float) -> tuple[An
     tokens_file.write_text("".join(f"{token_hash(t)} user:svc-c{i} group:/c{i}\n" for i, t in enumerate(_tokens())))
     hub = EventHub(replay=1000, client_queue=client_queue, coalesce_s=coalesce_ms / 1e3)
     authenticator = Authenticator.from_config({"mode": "acl", "tokens_file": str(tokens_file)})
-    app = make_app(hub, authenticator, AclAuthorizer(Acl.from_text(acl_text)), keepalive_s=60)
+    # The swarm shares COMMUNITIES tokens over thousands of connections: lift the per-identity stream cap.
+    app = make_app(hub, authenticator, AclAuthorizer(Acl.from_text(acl_text)), keepalive_s=60,
+                   max_connections_per_identity=1 << 30)
     return hub, app
 
 
@@ -205,7 +172,7 @@ class _ClientProc:
     async def spawn(cls, url: str, clients: int) -> _ClientProc:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fastev.bench.sse", "--client", json.dumps({"url": url, "clients": clients,
+            sys.executable, "-m", "fastev.bench.sse_swarm", json.dumps({"url": url, "clients": clients,
                                                                               "tokens": _tokens()}),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=2**24)
         return cls(proc)
@@ -268,7 +235,7 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
             return 0  # the peer writes once per frame through aiohttp; not counted
     runner, port = await _serve(app)
     gc.collect()
-    rss0 = _rss_bytes()
+    rss0 = rss_bytes()
     # RSS of a process that already ran a round reuses freed pages; the Python heap delta does not.
     tracemalloc.start()
     res: dict[str, Any] = {"impl": impl, "clients_requested": clients, "offered_events_per_s": rate}
@@ -285,7 +252,7 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
         heap = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
         res["server_heap_per_client_kb"] = heap / max(1, res["connected"]) / 1024
-        rss1 = _rss_bytes()
+        rss1 = rss_bytes()
         res["server_rss_mb"] = rss1 / 2**20
         res["server_rss_per_client_kb"] = (rss1 - rss0) / max(1, res["connected"]) / 1024
         res["client_proc_rss_per_client_kb"] = hello["rss_per_client_kb"]
@@ -311,7 +278,7 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
                 break  # what an overloaded server did not ingest by then is not offered any more
             if not mark0 and now >= warm_end:
                 mark0 = await cp.command("mark", 30)
-                cpu0, wall0, busy, published_window, expected = _cpu_s(), time.perf_counter(), 0.0, 0, 0
+                cpu0, wall0, busy, published_window, expected = cpu_s(), time.perf_counter(), 0.0, 0, 0
                 writes0 = writes()
             due = start + tick / TICKS_PER_S
             if due > now:
@@ -332,11 +299,11 @@ async def _round(impl: str, clients: int, rate: int, seconds: float, client_queu
             tick += 1
         if not mark0:  # the warm-up never ended on time: open an (empty) window now
             mark0 = await cp.command("mark", 30)
-            cpu0, wall0, busy, published_window, expected = _cpu_s(), time.perf_counter(), 0.0, 0, 0
+            cpu0, wall0, busy, published_window, expected = cpu_s(), time.perf_counter(), 0.0, 0, 0
             writes0 = writes()
         mark1 = await cp.command("mark", 60)
         wall = time.perf_counter() - wall0
-        cpu = _cpu_s() - cpu0
+        cpu = cpu_s() - cpu0
         window_writes = writes() - writes0
         await asyncio.sleep(1.0)  # frames still queued are delivered (and counted by the final report)
         final = await cp.command("stop", max(60.0, clients / 200))
@@ -415,7 +382,7 @@ async def _run_async(clients: tuple[int, ...], rate: int, seconds: float, client
     report: dict[str, Any] = {
         "benchmark": "sse", "host": socket.gethostname(), "cpus": os.cpu_count(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loop": loop_name,
-        "nofile": _raise_nofile(), "communities": COMMUNITIES, "offered_events_per_s": rate,
+        "nofile": raise_nofile(), "communities": COMMUNITIES, "offered_events_per_s": rate,
         "seconds": seconds, "client_queue": client_queue, "coalesce_ms": coalesce_ms,
         "setup": "server in the bench process (1 core), clients in one separate process (the other core), "
                  "loopback; ACL mode, static service tokens, each client sees one of 4 community trees",
@@ -468,249 +435,14 @@ def run(clients: tuple[int, ...] | list[int] | int = (1000, 10000), rate: int = 
     return report
 
 
-# --------------------------------------------------------------------------- reporting
-
-
-def _cell(r: dict[str, Any], fmt: str, *keys: str) -> str:
-    if "error" in r or "skipped" in r:
-        return str(r.get("error") or r.get("skipped", ""))
-    try:
-        return fmt.format(*(r[k] for k in keys))
-    except KeyError:
-        return "-"
-
-
-def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# fastev SSE benchmark ({report['host']}, {report['time']}, {report['cpus']} CPUs, {report['loop']})",
-             "", report["setup"] + ".",
-             f"Offered {report['offered_events_per_s']:,} events/s for {report['seconds']} s after a 1 s warm-up; "
-             f"each event goes to a quarter of the clients. Latency = scheduled publish -> client receipt. "
-             f"fastev hub coalescing: {report.get('coalesce_ms', 0):g} ms (sse.coalesce_ms).", "",
-             "| clients | server | connected | frames/s | delivered | p50 ms | p99 ms | max ms | "
-             "server RSS / heap KB/client | publish ms/event | server CPU | client CPU |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in report["rounds"]:
-        for impl in ("fastev", "peer"):
-            r = row.get(impl, {})
-            if "error" in r or "skipped" in r:
-                lines.append(f"| {row['clients']:,} | {impl} | {_cell(r, '')} | | | | | | | | | |")
-                continue
-            lines.append(
-                f"| {row['clients']:,} | {impl} | {_cell(r, '{:,}', 'connected')}"
-                f" | {_cell(r, '{:,.0f}', 'frames_per_s')}"
-                f" | {_cell(r, '{:.1%}', 'delivered_fraction')} | {_cell(r, '{:.1f}', 'p50_ms')}"
-                f" | {_cell(r, '{:.1f}', 'p99_ms')} | {_cell(r, '{:.0f}', 'max_ms')}"
-                f" | {_cell(r, '{:.1f} / {:.1f}', 'server_rss_per_client_kb', 'server_heap_per_client_kb')}"
-                f" | {_cell(r, '{:.2f}', 'publish_ms_per_event')}"
-                f" | {_cell(r, '{:.0%}', 'server_cpu_fraction')} | {_cell(r, '{:.0%}', 'client_cpu_fraction')} |")
-    lines += ["", f"Bottleneck: {report['bottleneck']}", "",
-              "Memory: RSS delta of the server process / clients connected (a later round reuses pages freed "
-              "by an earlier one, so RSS understates it), and the Python heap growth (tracemalloc) while the "
-              "clients connected (excludes C-level socket buffers).", "",
-              "Acceptance target: 10,000 clients, >= 200,000 frames/s, p99 <= 100 ms."]
-    return "\n".join(lines) + "\n"
-
-
-def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for impl, style in (("fastev", "o-"), ("peer", "s--")):
-        rows = [(r["clients"], r[impl]) for r in report["rounds"] if "frames_per_s" in r.get(impl, {})]
-        if not rows:
-            continue
-        xs = [c for c, _ in rows]
-        a.plot(xs, [r["frames_per_s"] for _, r in rows], style, label=impl)
-        b.plot(xs, [r.get("p99_ms", float("nan")) for _, r in rows], style, label=f"{impl} p99")
-        b.plot(xs, [r.get("p50_ms", float("nan")) for _, r in rows], style, alpha=0.5, label=f"{impl} p50")
-    for ax in (a, b):
-        ax.set_xscale("log")
-        ax.set_xlabel("concurrent SSE clients")
-        ax.legend()
-    a.set_ylabel("delivered frames/s (aggregate)")
-    a.set_title(f"delivered frames/s at {report['offered_events_per_s']} events/s offered")
-    b.set_ylabel("ingest -> client latency (ms)")
-    b.set_yscale("log")
-    b.set_title("latency")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def write_report(report: dict[str, Any], out_dir: Path) -> None:
-    from .report import write_report as write
-
-    write(report, out_dir, "sse", markdown, plot)
-
-
-# --------------------------------------------------------------------------- the client swarm process
-
-
-def _split_url(url: str) -> tuple[str, int, str]:
-    from urllib.parse import urlsplit
-
-    u = urlsplit(url)
-    return u.hostname or "127.0.0.1", u.port or 80, u.path or "/"
-
-
-class _SwarmClient(asyncio.Protocol):
-    """One SSE client as a bare protocol: checks the 200 and the connected comment, then counts frames
-    (one regex over each read) and records now - t_us per frame while counting."""
-
-    def __init__(self, request: bytes, state: dict[str, Any], lat: array.array[int], stopping: asyncio.Event,
-                 sample: bool) -> None:
-        self.request, self.state, self.lat, self.stopping = request, state, lat, stopping
-        self.sample = sample
-        loop = asyncio.get_running_loop()
-        self.up: asyncio.Future[bool] = loop.create_future()
-        self.gone: asyncio.Future[None] = loop.create_future()
-        self.transport: asyncio.Transport | None = None
-        self.head = b""
-        self.tail = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(self.request)  # type: ignore[attr-defined]
-
-    def data_received(self, data: bytes) -> None:
-        if not self.up.done():
-            self.head += data
-            if b": connected" not in self.head:
-                return
-            if not self.head.startswith(b"HTTP/1.1 200"):
-                self.up.set_exception(RuntimeError(self.head[:40]))
-                return
-            self.up.set_result(True)
-            data, self.head = self.head[self.head.index(b": connected") + 13:], b""
-        now = _now_us()
-        buf = self.tail + data if self.tail else data
-        cut = buf.rfind(b"\n\n")
-        if cut < 0:
-            self.tail = buf
-            return
-        self.tail = buf[cut + 2:]
-        if self.state["counting"]:
-            if self.sample:
-                stamps = _T_RE.findall(buf, 0, cut + 2)
-                self.state["frames"] += len(stamps)
-                append = self.lat.append
-                for x in stamps:
-                    append(now - int(x))
-            else:
-                self.state["frames"] += buf.count(b"\nevent: ", 0, cut + 2)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.up.done():
-            self.up.set_exception(ConnectionError("closed before the stream started"))
-        elif not self.stopping.is_set():
-            self.state["ended_early"] += 1
-        if not self.gone.done():
-            self.gone.set_result(None)
-
-
-async def _client_main(cfg: dict[str, Any]) -> None:
-    _raise_nofile()
-    url, n, tokens = cfg["url"], int(cfg["clients"]), cfg["tokens"]
-    state = {"frames": 0, "counting": False, "connected": 0, "failed": 0, "ended_early": 0}
-    lat: array.array[int] = array.array("q")
-    stopping = asyncio.Event()
-    sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    ready = asyncio.Event()
-    done_connecting = [0]
-    rss0 = _rss_bytes()
-
-    def settle() -> None:
-        done_connecting[0] += 1
-        if done_connecting[0] == n:
-            ready.set()
-
-    host, port, path = _split_url(url)
-    loop = asyncio.get_running_loop()
-
-    async def one(i: int) -> None:
-        request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
-                   f"Authorization: Bearer {tokens[i % len(tokens)]}\r\n\r\n").encode()
-        # Latency from a quarter of the clients (every community), frame counts from all: the regex per read
-        # is what the swarm would otherwise spend its core on.
-        proto = _SwarmClient(request, state, lat, stopping, sample=(i // len(tokens)) % 4 == 0)
-        up = False
-        try:
-            async with sem:
-                await asyncio.wait_for(loop.create_connection(lambda: proto, host, port), 30)
-                await asyncio.wait_for(proto.up, 30)
-            up = True
-            state["connected"] += 1
-            settle()
-            await proto.gone
-        except (ConnectionError, TimeoutError, RuntimeError, OSError):
-            if not up:
-                state["failed"] += 1
-                settle()
-        except asyncio.CancelledError:
-            pass
-        finally:
-            if proto.transport is not None:
-                proto.transport.close()
-
-    def emit(obj: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
-
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
-    try:
-        await asyncio.wait_for(ready.wait(), max(60.0, n / 100))
-    except TimeoutError:
-        pass
-    gc.collect()
-    emit({"connected": state["connected"], "failed": state["failed"] + n - done_connecting[0],
-          "rss_per_client_kb": (_rss_bytes() - rss0) / max(1, state["connected"]) / 1024})
-    while True:
-        line = await reader.readline()
-        cmd = line.strip().decode()
-        if cmd == "mark":
-            if not state["counting"]:
-                state["counting"] = True
-                del lat[:]
-                emit({"frames": 0, "t": time.monotonic(), "cpu": _cpu_s()})
-            else:
-                # window closes: keep counting frames already in flight into the latency stats only
-                emit({"frames": state["frames"], "t": time.monotonic(), "cpu": _cpu_s()})
-        elif cmd == "stop" or not line:
-            stopping.set()
-            state["counting"] = False
-            for t in tasks:
-                t.cancel()
-            await asyncio.wait(tasks, timeout=30)
-            emit({"latency": _percentiles(lat), "ended_early": state["ended_early"],
-                  "frames_total": state["frames"]})
-            break
-
-
-def _client_entry(arg: str) -> None:
-    cfg = json.loads(arg)
-    try:
-        import uvloop
-        uvloop.run(_client_main(cfg))
-    except ImportError:
-        asyncio.run(_client_main(cfg))
-
-
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--client":
-        _client_entry(sys.argv[2])
-    else:
-        import argparse
+    import argparse
 
-        ap = argparse.ArgumentParser(description=__doc__)
-        ap.add_argument("--clients", default="1000,10000")
-        ap.add_argument("--rate", type=int, default=80)
-        ap.add_argument("--seconds", type=float, default=5.0)
-        ap.add_argument("--out", type=Path, default=None)
-        a = ap.parse_args()
-        rep = run(tuple(int(x) for x in a.clients.split(",")), a.rate, a.seconds, a.out)
-        print(markdown(rep))
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clients", default="1000,10000")
+    ap.add_argument("--rate", type=int, default=80)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--out", type=Path, default=None)
+    a = ap.parse_args()
+    rep = run(tuple(int(x) for x in a.clients.split(",")), a.rate, a.seconds, a.out)
+    print(markdown(rep))

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ..decode_types import SOURCE_NAMES
+from ..options import SOURCE_NAMES
 from ._io import CONFIG_ERRORS, ErrorSink, batches, fail, load_watches, open_inputs
 
 

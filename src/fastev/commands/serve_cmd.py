@@ -21,39 +21,10 @@ status: 0 stopped, 1 Kafka error, 2 configuration error.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import io
-import signal
 import sys
-import uuid
-from typing import IO, Any, cast
+from typing import IO, Any
 
-__all__ = ("add_parser", "run", "main", "serve", "start_offsets")
-
-CONSUME_BATCH = 1000
-CONSUME_TIMEOUT_S = 0.2
-CONFLUENT_HEADER = 5  # magic byte + 4-byte schema id
-
-
-def start_offsets(watermarks: dict[int, tuple[int, int]], replay: int) -> dict[int, int]:
-    """Where each partition starts so that the replay window holds up to ``replay`` of the newest events,
-    shared out evenly (a partition with fewer events leaves its share to the others)."""
-    first = {p: high for p, (low, high) in watermarks.items()}
-    left, open_ = replay, sorted(p for p, (low, high) in watermarks.items() if high > low)
-    while left > 0 and open_:
-        share = max(1, left // len(open_))
-        still = []
-        for p in open_:
-            low = watermarks[p][0]
-            take = min(share, first[p] - low, left)
-            first[p] -= take
-            left -= take
-            if first[p] > low:
-                still.append(p)
-            if left == 0:
-                break
-        open_ = still
-    return first
+__all__ = ("add_parser", "run", "main", "serve")
 
 
 def add_parser(sub: Any) -> None:
@@ -80,33 +51,12 @@ def run(args: argparse.Namespace) -> int:
     return serve(config, args.topic)
 
 
-def _avro_reader(fmt: str) -> Any:
-    import fastavro
-
-    from ..event import schema
-
-    avro_schema: Any = schema
-    # time_us as a plain long: the same ints as the decoder's event dicts (and fastev run's SSE frames).
-    parsed = fastavro.parse_schema({**avro_schema(), "fields": [
-        {**f, "type": "long"} if f["name"] == "time_us" else f for f in avro_schema()["fields"]]})
-    skip = CONFLUENT_HEADER if fmt == "confluent" else 0
-
-    def read(value: bytes) -> dict[str, Any]:
-        event: Any = fastavro.schemaless_reader(io.BytesIO(memoryview(value)[skip:]), parsed)
-        return cast(dict[str, Any], event)
-
-    return read
-
-
 def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) -> int:
     """Serve ``config``'s [sse] fed from ``topic``; returns the exit status."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
     from ..errors import ConfigError
-    from ..pipeline.run import _event_loop_runner
     from ..source_trust import config_spoofing_warnings
     from ..sse.config import build
-    from ..sse.server import start
+    from ..sse.kafka_feed import FeedError, feed_and_serve
 
     log = log or sys.stderr
     if config.sse is None:
@@ -137,86 +87,10 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
         hub, app = build(config.sse, acl, config.path.parent, stream=f"kafka-topic:{topic}")
     except (ValueError, OSError, ConfigError) as e:
         return _fail(f"sse: {e}", 2, log)
-    read = _avro_reader(target.format)
-
-    consumer_conf = {**config.consumer, "bootstrap.servers": config.bootstrap_servers,
-                     "group.id": f"fastev-serve-{uuid.uuid4()}",  # required by librdkafka; never committed
-                     "enable.auto.commit": False, "enable.auto.offset.store": False}
     try:
-        consumer = Consumer(consumer_conf)
-    except KafkaException as e:
-        return _fail(f"kafka.consumer: {e.args[0].str()}", 2, log)
-    try:
-        try:
-            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-            if meta is None or meta.error is not None:
-                reason = meta.error.str() if meta is not None and meta.error is not None else "not found"
-                return _fail(f"topic {topic!r}: {reason}", 2, log)
-            partitions = sorted(meta.partitions)
-            watermarks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                          for p in partitions}
-        except KafkaException as e:
-            return _fail(f"topic {topic!r}: {e.args[0].str()}", 1, log)
-        first = start_offsets(watermarks, config.sse.replay)
-        for p in partitions:
-            hub.seek(p, first[p], watermarks[p][0])
-        consumer.assign([TopicPartition(topic, p, first[p]) for p in partitions])
-
-        def publish(msgs: list[Any]) -> int | None:
-            for msg in msgs:
-                err = msg.error()
-                if err is not None:
-                    if err.fatal():
-                        return _fail(f"kafka: {err.str()}", 1, log)
-                    continue  # partition EOF and transient errors
-                value = msg.value()
-                if value is None:
-                    continue
-                try:
-                    hub.publish(read(value), msg.offset(), msg.partition())
-                except (ValueError, EOFError, IndexError, TypeError) as e:
-                    print(f"fastev serve: offset {msg.offset()}: not served: {e}", file=log, flush=True)
-            return None
-
-        async def main() -> int:
-            loop = asyncio.get_running_loop()
-            stop = asyncio.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            # Fill the replay window up to the end seen at start before accepting clients: a client resuming
-            # from an id in the window then gets exactly what followed it, never a frame it already had.
-            position = dict(first)
-            while any(position[p] < watermarks[p][1] for p in partitions) and not stop.is_set():
-                msgs = await loop.run_in_executor(None, consumer.consume, CONSUME_BATCH, CONSUME_TIMEOUT_S)
-                for msg in msgs:
-                    offset, partition = msg.offset(), msg.partition()
-                    if msg.error() is None and offset is not None and partition is not None:
-                        position[partition] = offset + 1
-                if publish(msgs) is not None:
-                    return 1
-            try:
-                runner, port = await start(app, config.sse.host, config.sse.port)
-            except OSError as e:
-                return _fail(f"sse.listen: cannot listen on {config.sse.host}:{config.sse.port}: {e.strerror}",
-                             2, log)
-            print(f"fastev serve: SSE on http://{config.sse.host}:{port}/events, fed from {topic} "
-                  f"({len(partitions)} partition(s), replay window from offsets "
-                  f"{', '.join(f'{p}:{first[p]}' for p in partitions)})", file=log, flush=True)
-            try:
-                while not stop.is_set():
-                    msgs = await loop.run_in_executor(None, consumer.consume, CONSUME_BATCH, CONSUME_TIMEOUT_S)
-                    if publish(msgs) is not None:
-                        return 1
-                return 0
-            finally:
-                await runner.cleanup()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-
-        status: int = _event_loop_runner()(main())
-        return status
-    finally:
-        consumer.close()
+        return feed_and_serve(config, topic, target.format, hub, app, log)
+    except FeedError as e:
+        return _fail(str(e), e.status, log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,19 +10,9 @@ stops the pipeline without committing anything after it, exit status 1.
 Backpressure: a unit is decoded and sent only while the producer queue holds
 fewer than ``high_water`` messages; until then the source waits (never drops).
 
-With ``[sse]`` the same process also serves the events over SSE (fastev.sse):
-every stream gets a ``Decoder`` beside its transcoders and each decoded event
-dict is published to the hub, in-process, on the event loop (the native
-Transcoder does not hand its event dicts out, and decoding the route payloads
-back would cost an Avro decode per event and miss events no route takes; the
-second decode is the price, paid only with ``[sse]``). The SSE server's
-authorisation sees every event, not the routes' subsets. Event ids are opaque
-positions in this process's publish sequence: valid while it runs; after a
-restart an old id gets EVENT_LOSS and the new window (the old events are gone
-with the process; ``fastev serve`` derives restart-proof ids from Kafka offsets). With
-``[sse]`` the process keeps serving after file/stdin sources end, until
-SIGTERM/SIGINT. An SSE-only config (no Kafka target, no dead-letter topic, no
-Kafka source) uses no Kafka at all: positions are committed once decoded.
+With ``[sse]`` the same process also serves the events over SSE (``sse_serving``).
+An SSE-only config (no Kafka target, no dead-letter topic, no Kafka source) uses
+no Kafka at all: positions are committed once decoded.
 """
 from __future__ import annotations
 
@@ -32,81 +22,33 @@ import signal
 import sys
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from confluent_kafka import KafkaException
 
+from ..aio import run_event_loop
 from ..errors import ConfigError, DeliveryError
 from ..kafka.delivery import RouteSender
-from ..kafka.sink import KafkaSink, dead_letter_message
+from ..kafka.sink import KafkaSink
 from ..routes import RoutesConfig
 from ..source_trust import config_spoofing_warnings
 from ..transcode import Transcoder
-from .checkpoint import FileCheckpoints
+from .checkpoint import CheckpointWriteError, FileCheckpoints
 from .config import PipelineConfig, RouteTarget
+from .deadletters import unit_dead_letters
+from .kafka_source import KafkaSource
 from .metrics import PipelineMetrics
-from .sources import FileSource, KafkaSource, StdinSource, Stream, Unit, make_source
+from .no_kafka import NoKafkaSink
+from .result import RunResult, SourceStats, print_summary
+from .sources import FileSource, StdinSource, Stream, Unit, make_source
+from .sse_serving import SseServing
 
 __all__ = ("Pipeline", "RunResult", "run_pipeline")
 
 POLL_INTERVAL_S = 0.005
 LAG_INTERVAL_S = 1.0
 DEFAULT_QUEUE_MESSAGES = 500000
-
-
-@dataclass(slots=True)
-class SourceStats:
-    read_bytes: int = 0
-    records: int = 0
-    decoded: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    loss: int = 0
-    inputs: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-
-@dataclass(slots=True)
-class RunResult:
-    status: int
-    sources: dict[str, SourceStats] = field(default_factory=dict)
-    routes: dict[str, int] = field(default_factory=dict)     # events delivered per route
-    dead_letters: int = 0
-    error: str | None = None
-    interrupted: bool = False
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "error": self.error, "interrupted": self.interrupted,
-                "seconds": round(self.seconds, 3), "dead_letters": self.dead_letters, "routes": self.routes,
-                "sources": {k: v.as_dict() for k, v in self.sources.items()}}
-
-
-class _NullSink:
-    """Stands in for the KafkaSink of an SSE-only pipeline: nothing is sent, a sealed token is done."""
-
-    def __init__(self, on_delivery: Any) -> None:
-        self.on_delivery = on_delivery
-        self.config: dict[str, Any] = {}
-
-    def __len__(self) -> int:
-        return 0
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
-
-    def seal(self, *tokens: Hashable) -> None:
-        for token in tokens:
-            self.on_delivery(token, None)
-
-    def send(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - no topic without Kafka
-        raise ConfigError("this pipeline has no Kafka (SSE only): nothing may be sent")
-
-    def ensure_topic(self, topic: str) -> None:  # pragma: no cover
-        raise ConfigError(f"topic {topic!r}: this pipeline has no Kafka (SSE only)")
 
 
 SSE_DECODER = ("sse", 0)  # Stream.transcoders key of the stream's SSE decoder
@@ -123,10 +65,11 @@ class _Pending:
 
 class Pipeline:
     def __init__(self, config: PipelineConfig, bootstrap: str, *, progress: bool = False,
-                 log: IO[str] | None = None) -> None:
+                 log: IO[str] | None = None, temporary_broker: bool = False) -> None:
         self.config = config
         self.log = log or sys.stderr
         self.bootstrap = bootstrap
+        self.temporary_broker = temporary_broker
         self.metrics = PipelineMetrics(config.metrics_listen)
         self.sink: Any
         if config.needs_kafka:
@@ -136,7 +79,7 @@ class Pipeline:
             except KafkaException as exc:
                 raise ConfigError(f"kafka.producer: {exc.args[0].str()}") from None
         else:
-            self.sink = _NullSink(self._on_delivery)
+            self.sink = NoKafkaSink(self._on_delivery)
         qmax = int(self.sink.config.get("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES))
         # Half the local queue: a unit's messages usually fit without hitting BufferError.
         self.high_water = max(1, qmax // 2)
@@ -150,14 +93,11 @@ class Pipeline:
         names = {t.name for t in config.targets}
         self.routes = config.routes if len(names) == len(config.routes.routes) else \
             RoutesConfig(tuple(r for r in config.routes.routes if r.name in names), config.routes.acl_file)
-        self.hub: Any = None
-        self.sse_app: Any = None
-        self.sse_address: tuple[str, int] | None = None
-        self._sse_runner: Any = None
-        self._event_id = 0
-        if config.sse is not None:
-            self._build_sse()
-        self.checkpoints = FileCheckpoints(config.state_dir, config.checkpoint_interval_s)
+        self.sse = SseServing(config) if config.sse is not None else None
+        # Positions acknowledged by a broker that dies with this process must not be found by a later
+        # run against a real one: with the embedded broker nothing is read or saved.
+        self.checkpoints = FileCheckpoints(config.state_dir, config.checkpoint_interval_s,
+                                           persist=not temporary_broker, log=self.log)
         self.stats = {s.name: SourceStats() for s in config.sources}
         self.routes_delivered = {t.name: 0 for t in config.targets}
         self.dead_delivered = 0
@@ -170,39 +110,6 @@ class Pipeline:
         self._progress: Any = None
         self._progress_task: Any = None
         self.sources: list[FileSource | StdinSource | KafkaSource] = []
-
-    # -- setup --------------------------------------------------------------------------------
-    def _build_sse(self) -> None:
-        from ..sse.config import build
-
-        assert self.config.sse is not None
-        acl = None
-        if self.config.routes.acl_file is not None:
-            from ..acl import Acl
-
-            acl = Acl.from_toml(self.config.routes.acl_file)
-        try:
-            self.hub, self.sse_app = build(self.config.sse, acl, self.config.path.parent)
-        except (ValueError, OSError) as e:
-            raise ConfigError(f"sse: {e}") from None
-
-    async def start_sse(self) -> None:
-        if self.sse_app is None or self._sse_runner is not None:
-            return
-        from ..sse.server import start
-
-        sse = self.config.sse
-        assert sse is not None
-        try:
-            self._sse_runner, port = await start(self.sse_app, sse.host, sse.port)
-        except OSError as e:
-            raise ConfigError(f"sse.listen: cannot listen on {sse.host}:{sse.port}: {e.strerror}") from None
-        self.sse_address = (sse.host, port)
-
-    async def stop_sse(self) -> None:
-        if self._sse_runner is not None:
-            runner, self._sse_runner = self._sse_runner, None
-            await runner.cleanup()
 
     def check_topics(self) -> None:
         """Every route topic and the dead-letter topic must exist: fail before reading anything."""
@@ -271,8 +178,8 @@ class Pipeline:
                     errors = list(batch.errors)
                     self._count(name, batch.stats)
                 del batch  # the native codec reuses its buffers for the next feed
-            if self.hub is not None:
-                errors = self._publish(unit, errors)
+            if self.sse is not None:
+                errors = self._publish(self.sse, unit, errors)
             if errors:
                 self._dead_letters(unit, errors, token, pending)
             if not isinstance(unit.data, bytes):
@@ -286,7 +193,7 @@ class Pipeline:
         finally:
             self.sink.seal(token)
 
-    def _publish(self, unit: Unit, errors: list[Any]) -> list[Any]:
+    def _publish(self, sse: SseServing, unit: Unit, errors: list[Any]) -> list[Any]:
         """Decode the unit for SSE and publish every event; SSE only: its errors and counts are the unit's."""
         stream = unit.stream
         dec = stream.transcoders.get(SSE_DECODER)
@@ -295,13 +202,7 @@ class Pipeline:
 
             dec = stream.transcoders[SSE_DECODER] = Decoder(stream.source.format, **stream.source.decoder_options)
         batch = _feed(dec, unit)
-        hub = self.hub
-        for ev in batch.events:
-            try:
-                hub.publish(ev, self._event_id)
-            except ValueError:
-                continue  # no kind/path an SSE client could be authorised for: never served
-            self._event_id += 1
+        sse.publish(batch.events)
         if self.framings:
             return errors
         self._count(stream.source.name, batch.stats)
@@ -319,37 +220,25 @@ class Pipeline:
         self.metrics.decoded.labels(name).inc(st.decoded)
 
     def _dead_letters(self, unit: Unit, errors: list[Any], token: int, pending: _Pending) -> None:
-        stream = unit.stream
-        name = stream.source.name
-        topic = self.config.dead_letter_topic
-        values: list[bytes] = []
-        headers: list[list[Any]] = []
+        """Count every error; send one dead letter per rejected raw message (all its reasons in it)."""
+        name = unit.stream.source.name
         for err in errors:
             self.metrics.rejects.labels(name, err.reason).inc()
-            if topic is None:
-                continue
-            if unit.inputs is not None:  # Kafka: the offset is the message's; name its partition
-                i = err.index - stream.records_fed
-                where = unit.inputs[i] if 0 <= i < len(unit.inputs) else stream.name
-                value, hdrs = dead_letter_message(err, source=err.source or stream.source.format)
-            else:
-                where = stream.name
-                offset = err.offset + stream.base_offset if err.offset >= 0 else err.offset
-                value, hdrs = dead_letter_message(err, source=err.source or stream.source.format, offset=offset)
-            hdrs.append(("fastev_input", where))
-            hdrs.append(("fastev_pipeline_source", name))
-            values.append(value)
-            headers.append(hdrs)
-        if values:
-            assert topic is not None
-            self.sink.send(topic, values, None, headers, token=token)
-            pending.dead += len(values)
+        topic = self.config.dead_letter_topic
+        if topic is None:
+            return
+        letters = unit_dead_letters(errors, unit.stream, unit.inputs, name)
+        if letters:
+            self.sink.send(topic, [v for v, _ in letters], None, [h for _, h in letters], token=token)
+            pending.dead += len(letters)
 
     async def _run_source(self, source: FileSource | StdinSource | KafkaSource) -> None:
         async for unit in source.units(self.stop):
             await self._room()
             self.process(unit)
             self.sink.poll(0)
+            if self.checkpoints.failure is not None:
+                raise self.checkpoints.failure
             if self._progress is not None and unit.read_bytes:
                 self._progress.advance(self._progress_task, unit.read_bytes)
             await asyncio.sleep(0)  # let the other sources and the poller run
@@ -415,10 +304,12 @@ class Pipeline:
             if self._failure is not None:
                 raise self._failure
             self.checkpoints.flush()  # before serving SSE on: the sources' final positions are on disk
-            if self.hub is not None and not self.stop.is_set():
+            if self.checkpoints.failure is not None:
+                raise self.checkpoints.failure
+            if self.sse is not None and not self.stop.is_set():
                 print("fastev run: sources done; still serving SSE until SIGTERM/SIGINT", file=self.log, flush=True)
                 await self.stop.wait()
-        except (DeliveryError, ConfigError) as e:
+        except (DeliveryError, ConfigError, CheckpointWriteError) as e:
             status, error = 1, str(e)
             for t in tasks:
                 t.cancel()
@@ -427,6 +318,8 @@ class Pipeline:
             # Positions released (everything before them acknowledged) but held back by the checkpoint
             # interval: write them, also after a failure (they stay valid; later ones were never released).
             self.checkpoints.flush()
+            if self.checkpoints.failure is not None and error is None:
+                status, error = 1, str(self.checkpoints.failure)
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
             if self._progress is not None:
@@ -434,7 +327,7 @@ class Pipeline:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         return RunResult(status, self.stats, dict(self.routes_delivered), self.dead_delivered, error,
-                         self.stop.is_set(), time.monotonic() - started)
+                         self.stop.is_set(), time.monotonic() - started, self.temporary_broker)
 
     def close(self) -> None:
         for s in self.sources:
@@ -453,15 +346,6 @@ def _feed(coder: Any, unit: Unit) -> Any:
     if isinstance(unit.data, bytes):
         return coder.feed(unit.data)
     return coder.feed_records(unit.data, unit.offsets)
-
-
-def _event_loop_runner() -> Any:
-    try:
-        import uvloop
-
-        return uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
-        return asyncio.run
 
 
 def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str] | None = None,
@@ -483,14 +367,13 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
             broker.create_topics(topics, config.partitions)
             print(f"fastev run: no kafka.bootstrap_servers: started the embedded broker (Tansu, memory "
                   f"storage) on {bootstrap}; created topics {', '.join(topics)}", file=log, flush=True)
-        runner = _event_loop_runner()
-
         async def main() -> RunResult:
-            pipeline = Pipeline(config, bootstrap or "", progress=progress, log=log)
+            pipeline = Pipeline(config, bootstrap or "", progress=progress, log=log,
+                                temporary_broker=broker is not None)
             try:
-                await pipeline.start_sse()
-                if pipeline.sse_address is not None:
-                    host, port = pipeline.sse_address
+                if pipeline.sse is not None:
+                    await pipeline.sse.start()
+                    host, port = pipeline.sse.address or ("", 0)
                     print(f"fastev run: SSE on http://{host}:{port}/events", file=log, flush=True)
                 pipeline.check_topics()
                 pipeline.open_sources()
@@ -501,10 +384,11 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
                     print(f"fastev run: metrics on http://{host}:{port}/metrics", file=log, flush=True)
                 return await pipeline.run()
             finally:
-                await pipeline.stop_sse()
+                if pipeline.sse is not None:
+                    await pipeline.sse.stop()
                 pipeline.close()
 
-        result: RunResult = runner(main())
+        result: RunResult = run_event_loop(main())
     except ConfigError as e:
         print(f"fastev run: error: {e}", file=log)
         return 2
@@ -518,20 +402,10 @@ def run_pipeline(config: PipelineConfig, *, progress: bool = False, log: IO[str]
     if result.error:
         print(f"fastev run: error: {result.error}; positions after the failure were not committed", file=log)
     if summary_json:
-        with open(summary_json, "w", encoding="utf-8") as f:
-            json.dump(result.as_dict(), f, indent=2)
+        try:
+            with open(summary_json, "w", encoding="utf-8") as f:
+                json.dump(result.as_dict(), f, indent=2)
+        except OSError as e:  # after the run: what was delivered and checkpointed stays so
+            print(f"fastev run: error: --summary-json: cannot write {summary_json}: {e.strerror}", file=log)
+            return result.status or 2
     return result.status
-
-
-def print_summary(result: RunResult, config: PipelineConfig, out: IO[str]) -> None:
-    state = "failed" if result.status else ("stopped" if result.interrupted else "done")
-    print(f"fastev run: {state} in {result.seconds:.2f} s", file=out)
-    for name, s in result.sources.items():
-        print(f"  source {name}: read {s.read_bytes} B, {s.records} records; decoded {s.decoded}, "
-              f"rejected {s.rejected}, skipped {s.skipped}, loss {s.loss}", file=out)
-    topics = {t.name: t.topic for t in config.targets}
-    for route, n in result.routes.items():
-        print(f"  route {route} -> {topics[route]}: delivered {n} events", file=out)
-    if config.dead_letter_topic:
-        print(f"  dead letters -> {config.dead_letter_topic}: delivered {result.dead_letters}", file=out)
-    out.flush()

@@ -1,4 +1,4 @@
-"""Pipeline sources: files, stdin and Kafka topics, as async iterators of *units*.
+"""Pipeline sources: files and stdin (Kafka topics: ``kafka_source``), as async iterators of *units*.
 
 A unit is one bounded piece of input (a 4 MiB chunk, a consumer batch) plus the
 position that becomes safe to commit once the unit and everything before it is
@@ -19,31 +19,23 @@ import glob
 import os
 import re
 import sys
-import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, DeliveryError
-from .checkpoint import CompletionTracker, FileCheckpoints
+from ..errors import ConfigError
+from .checkpoint import CompletionTracker, FileCheckpoints, read_head
 from .config import SourceConfig
 
-__all__ = ("Unit", "Stream", "FileSource", "StdinSource", "KafkaSource", "CHUNK_BYTES", "make_source")
+if TYPE_CHECKING:
+    from .kafka_source import KafkaSource
+
+__all__ = ("Unit", "Stream", "FileSource", "StdinSource", "CHUNK_BYTES", "make_source")
 
 CHUNK_BYTES = 4 << 20
-CONSUME_BATCH = 20000
-CONSUME_TIMEOUT_S = 0.2
 _SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
-# Tansu assigns partitions only with short session/poll intervals (minutes otherwise).
-CONSUMER_DEFAULTS: dict[str, Any] = {
-    "auto.offset.reset": "earliest",
-    "session.timeout.ms": 6000,
-    "heartbeat.interval.ms": 1000,
-    "max.poll.interval.ms": 60000,
-    "log_level": 3,
-}
 
 
 class Stream:
@@ -186,22 +178,28 @@ class FileSource:
                 raise ConfigError(f"source {config.name!r}: paths: {p} is not a readable file")
         self.total_bytes = 0
         self.start_bytes = 0
-        self._starts: dict[Path, tuple[os.stat_result, int]] = {}
+        self._starts: dict[Path, tuple[os.stat_result, int, bytes]] = {}
         for p in self.paths:
-            st = p.stat()
-            start = checkpoints.load(p, st)
-            self._starts[p] = (st, start)
+            try:
+                with open(p, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    head = read_head(f)  # the fingerprint tells a refilled or replaced file apart
+            except OSError as e:
+                raise ConfigError(f"source {config.name!r}: paths: cannot read {p}: {e.strerror}") from None
+            start = checkpoints.load(p, st, head)
+            self._starts[p] = (st, start, head)
             self.total_bytes += st.st_size
             self.start_bytes += start
 
     async def units(self, stop: asyncio.Event) -> AsyncIterator[Unit]:
         for path in self.paths:
-            st, start = self._starts[path]
+            st, start, head = self._starts[path]
             if start:
                 print(f"fastev run: {path}: resuming at byte {start} (checkpoint)", file=sys.stderr)
 
-            def commit(positions: list[Any], path: Path = path, st: os.stat_result = st) -> None:
-                self.checkpoints.commit(path, st, positions[-1])
+            def commit(positions: list[Any], path: Path = path, st: os.stat_result = st,
+                       head: bytes = head) -> None:
+                self.checkpoints.commit(path, st, positions[-1], head)
 
             stream = Stream(self.config, str(path), commit, base_offset=start)
             with open(path, "rb") as f:  # noqa: ASYNC230 - reads go through a worker thread
@@ -245,158 +243,12 @@ class StdinSource:
         yield Unit(stream, b"", None, final=True)
 
 
-# -- Kafka --------------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class _Held:
-    """Kafka positions not yet releasable (pairing window), oldest first."""
-
-    window: int
-    items: deque[tuple[tuple[str, int], int]] = field(default_factory=deque)
-
-
-class KafkaSource:
-    """A consumer-group subscription, until stopped. Offsets are committed explicitly, after delivery."""
-
-    kind = "kafka"
-
-    def __init__(self, config: SourceConfig, bootstrap: str, consumer_config: dict[str, Any]) -> None:
-        from confluent_kafka import Consumer, KafkaException
-
-        self.config = config
-        conf = {**CONSUMER_DEFAULTS, **consumer_config, "bootstrap.servers": bootstrap,
-                "group.id": config.group, "enable.auto.commit": False, "enable.auto.offset.store": False}
-        self._fatal: DeliveryError | None = None
-
-        def error_cb(err: Any) -> None:
-            if err.fatal():
-                self._fatal = DeliveryError(f"source {config.name!r}: fatal consumer error: {err.str()}")
-
-        conf["error_cb"] = error_cb
-        try:
-            self.consumer = Consumer(conf)
-        except KafkaException as exc:
-            raise ConfigError(f"kafka.consumer (source {config.name!r}): {exc.args[0].str()}") from None
-        self.assigned: set[tuple[str, int]] = set()
-        self._lock = threading.Lock()
-        self.committed = 0
-        self.commit_errors = 0
-        self.asynchronous = True   # the drain at shutdown commits synchronously
-        self.lag: dict[tuple[str, int], int] = {}
-        self.stream = Stream(config, ",".join(config.topics), self.commit)
-        self._held = _Held(config.pairing_window)
-
-    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        with self._lock:
-            self.assigned.update((p.topic, p.partition) for p in partitions)
-
-    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        # Positions of revoked partitions are no longer ours to commit: the new owner
-        # resumes from the last commit (duplicates possible, never a loss).
-        with self._lock:
-            self.assigned.difference_update((p.topic, p.partition) for p in partitions)
-
-    def _consume(self) -> list[Any]:
-        msgs: list[Any] = self.consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S)
-        return msgs
-
-    async def units(self, stop: asyncio.Event) -> AsyncIterator[Unit]:
-        from confluent_kafka import KafkaError
-
-        self.consumer.subscribe(list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_revoke)
-        held = self._held
-        while not stop.is_set():
-            msgs = await asyncio.to_thread(self._consume)
-            if self._fatal is not None:
-                raise self._fatal
-            values: list[bytes] = []
-            offsets: list[int] = []
-            inputs: list[str] = []
-            size = 0
-            released: dict[tuple[str, int], int] = {}
-            for m in msgs:
-                err = m.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    if err.fatal() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
-                        raise DeliveryError(f"source {self.config.name!r}: {err.str()}")
-                    print(f"fastev run: source {self.config.name!r}: consumer: {err.str()}", file=sys.stderr)
-                    continue
-                tp = (m.topic(), m.partition())
-                value = m.value()
-                if value is not None:  # a tombstone carries no record, but its offset is ours
-                    values.append(value)
-                    offsets.append(m.offset())
-                    inputs.append(f"{tp[0]}[{tp[1]}]")
-                    size += len(value)
-                if held.window:
-                    held.items.append((tp, m.offset()))
-                else:
-                    released[tp] = m.offset() + 1
-            while len(held.items) > held.window + 1:
-                tp, off = held.items.popleft()
-                released[tp] = off + 1
-            if not values and not released:
-                continue
-            yield Unit(self.stream, values, released or None, offsets=offsets, inputs=inputs, read_bytes=size)
-        # Drain: everything read so far, then the decoder's held-back moves, then every position.
-        rest = {tp: off + 1 for tp, off in held.items}
-        held.items.clear()
-        yield Unit(self.stream, [], rest or None, final=True, offsets=[], inputs=[])
-
-    def commit(self, positions: list[Any]) -> None:
-        from confluent_kafka import KafkaException, TopicPartition
-
-        merged: dict[tuple[str, int], int] = {}
-        for p in positions:
-            merged.update(p)
-        with self._lock:
-            mine = [TopicPartition(t, p, off) for (t, p), off in merged.items() if (t, p) in self.assigned]
-        if not mine:
-            return
-        try:
-            if self.asynchronous:
-                self.consumer.commit(offsets=mine, asynchronous=True)
-            else:
-                self.consumer.commit(offsets=mine, asynchronous=False)
-            self.committed += 1
-        except KafkaException as exc:
-            # A commit lost to a rebalance only means duplicates after restart, never a loss.
-            self.commit_errors += 1
-            print(f"fastev run: source {self.config.name!r}: offset commit failed: {exc.args[0]}", file=sys.stderr)
-
-    def close(self) -> None:
-        self.consumer.close()
-
-    def consumer_lag(self) -> dict[tuple[str, int], int]:
-        """Messages behind the high watermark per assigned partition (cheap: cached watermarks)."""
-        from confluent_kafka import TopicPartition
-
-        with self._lock:
-            tps = [TopicPartition(t, p) for t, p in self.assigned]
-        out: dict[tuple[str, int], int] = {}
-        if not tps:
-            return out
-        try:
-            positions = self.consumer.position(tps)
-        except Exception:  # noqa: BLE001 - lag is best effort
-            return out
-        for tp in positions:
-            try:
-                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            except Exception:  # noqa: BLE001
-                continue
-            if high >= 0 and tp.offset >= 0:
-                out[(tp.topic, tp.partition)] = max(0, high - tp.offset)
-        return out
-
-
 def make_source(config: SourceConfig, checkpoints: FileCheckpoints, bootstrap: str,
                 consumer_config: dict[str, Any]) -> FileSource | StdinSource | KafkaSource:
     if config.type == "file":
         return FileSource(config, checkpoints)
     if config.type == "stdin":
         return StdinSource(config)
+    from .kafka_source import KafkaSource
+
     return KafkaSource(config, bootstrap, consumer_config)

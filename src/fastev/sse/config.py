@@ -9,6 +9,10 @@ client_queue = 1000     # frames queued per client before OVERFLOW
 coalesce_ms = 10        # collect frames this long before writing: one send(2) per client per flush
 metrics_readers = ["user:prometheus"]  # /metrics needs a token of one of these; unset: loopback peers only
 overflow_grace_s = 5    # then a client that still does not read is dropped
+max_unsent_bytes = 1048576  # most bytes one client's socket buffer (and queue, with replay = 0) may hold
+max_connections_per_identity = 32  # open streams per identity; one more gets 429
+header_timeout_s = 10   # a connection that has not sent its request headers by then is closed
+max_unauthenticated = 1024  # connections waiting for request headers; beyond, the oldest is closed
 id_key_file = "sse-id.key"  # key of the opaque event ids; created when missing. Servers of one topic share it.
 
 [sse.auth]
@@ -33,14 +37,15 @@ from aiohttp import web
 from fastev.acl import Acl
 from fastev.sse.auth import Authenticator
 from fastev.sse.authz import authorizer_from_config
-from fastev.sse.hub import EventHub
+from fastev.sse.hub import MAX_UNSENT_BYTES, EventHub
 from fastev.sse.ids import EventIds, load_or_create_key
 from fastev.sse.server import make_app
 
 __all__ = ("SseConfig", "build")
 
 SSE_KEYS = frozenset({"listen", "replay", "keepalive_s", "client_queue", "overflow_grace_s", "id_key_file",
-                      "coalesce_ms", "metrics_readers", "auth"})
+                      "coalesce_ms", "metrics_readers", "auth", "max_unsent_bytes", "max_connections_per_identity",
+                      "header_timeout_s", "max_unauthenticated"})
 
 
 def _number(section: Mapping[str, Any], key: str, default: float, minimum: float, integer: bool) -> Any:
@@ -87,6 +92,10 @@ class SseConfig:
     id_key_file: str | None = None
     coalesce_ms: float = 10
     metrics_readers: tuple[str, ...] | None = None
+    max_unsent_bytes: int = MAX_UNSENT_BYTES
+    max_connections_per_identity: int = 32
+    header_timeout_s: float = 10
+    max_unauthenticated: int = 1024
 
     @classmethod
     def from_dict(cls, section: Mapping[str, Any]) -> SseConfig:
@@ -101,7 +110,11 @@ class SseConfig:
                    float(_number(section, "keepalive_s", 15, 0.01, False)),
                    _number(section, "client_queue", 1_000, 1, True),
                    float(_number(section, "overflow_grace_s", 5, 0, False)), dict(auth), _key_file(section),
-                   float(_number(section, "coalesce_ms", 10, 0, False)), _readers(section))
+                   float(_number(section, "coalesce_ms", 10, 0, False)), _readers(section),
+                   _number(section, "max_unsent_bytes", MAX_UNSENT_BYTES, 64 * 1024, True),
+                   _number(section, "max_connections_per_identity", 32, 1, True),
+                   float(_number(section, "header_timeout_s", 10, 0.1, False)),
+                   _number(section, "max_unauthenticated", 1024, 1, True))
 
 
 def event_ids(cfg: SseConfig, stream: str, base_dir: str | Path | None = None) -> EventIds:
@@ -124,9 +137,11 @@ def build(cfg: SseConfig, acl: Acl | None, base_dir: str | Path | None = None,
     """
     ids = event_ids(cfg, stream if stream is not None else f"process:{uuid.uuid4()}", base_dir)
     hub = EventHub(replay=cfg.replay, client_queue=cfg.client_queue, ids=ids, keepalive_s=cfg.keepalive_s,
-                   coalesce_s=cfg.coalesce_ms / 1e3)
+                   coalesce_s=cfg.coalesce_ms / 1e3, max_unsent_bytes=cfg.max_unsent_bytes)
     authenticator = Authenticator.from_config(cfg.auth, base_dir)
     authorizer = authorizer_from_config(cfg.auth, acl)
     app = make_app(hub, authenticator, authorizer, keepalive_s=cfg.keepalive_s,
-                   overflow_grace_s=cfg.overflow_grace_s, metrics_readers=cfg.metrics_readers)
+                   overflow_grace_s=cfg.overflow_grace_s, metrics_readers=cfg.metrics_readers,
+                   header_timeout_s=cfg.header_timeout_s, max_unauthenticated=cfg.max_unauthenticated,
+                   max_connections_per_identity=cfg.max_connections_per_identity)
     return hub, app

@@ -13,11 +13,19 @@ Cost model (what makes 10,000 clients affordable on one core):
   write. Under load, batches grow by themselves (the flush takes longer, more
   events arrive meanwhile), so the number of writes stays bounded by the number
   of clients per flush rather than by frames.
-- A subscriber whose socket is backed up (or still sending its replay backlog)
-  leaves the shared path and gets a private queue of the same frame objects;
-  when that exceeds ``client_queue`` frames it gets ``event: OVERFLOW`` and is
-  ended (it resumes with Last-Event-ID). Publishing never blocks, so a stalled
-  client costs the others nothing.
+- A subscriber whose socket is backed up, or that asked for a replay, leaves the
+  shared path and *catches up*: it reads the replay window from its position,
+  never more than a high water mark (256 KiB, at most half ``max_unsent_bytes``)
+  ahead of what its socket sent, and rejoins the shared path at the window's end
+  (fastev.sse.subscription). What a connection holds is bounded whatever the
+  window or the client: its socket buffer never takes a write that would bring it
+  over ``max_unsent_bytes`` (one frame larger than that excepted), and nothing
+  else is kept for it. When it falls more than ``client_queue`` frames behind
+  while its socket is full, or the window moves past its position, it gets
+  ``event: OVERFLOW`` and is ended (it resumes with Last-Event-ID). Without a
+  window (``replay = 0``) a backed-up reader's frames wait in a private queue,
+  bounded by ``client_queue`` frames and ``max_unsent_bytes``. Publishing never
+  blocks, so a stalled client costs the others nothing.
 - One timer per hub writes keepalive comments to idle clients and notices closed
   sockets; token expiry is one timer per client that has one.
 
@@ -35,168 +43,33 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Hashable, Mapping
+from itertools import islice
+from typing import Any, Literal
 
-import orjson
-
-from fastev.acl import PrefixFilter
-from fastev.event import KINDS
+from fastev.sse.frames import (
+    EVENT_LOSS_FRAME,
+    EXPIRED_FRAME,
+    KEEPALIVE_FRAME,
+    OVERFLOW_FRAME,
+    Entry,
+    Filters,
+    MemorySink,
+    Sink,
+    encode_frame,
+    frame_for,
+    http_chunk,
+)
 from fastev.sse.ids import EventIds
+from fastev.sse.subscription import Group, Subscription
 
 __all__ = ("EventHub", "Subscription", "Filters", "Entry", "Sink", "MemorySink", "EVENT_LOSS_FRAME",
-           "OVERFLOW_FRAME", "KEEPALIVE_FRAME", "EXPIRED_FRAME", "encode_frame")
+           "OVERFLOW_FRAME", "KEEPALIVE_FRAME", "EXPIRED_FRAME", "encode_frame", "http_chunk",
+           "MAX_UNSENT_BYTES", "SOCKET_HIGH_WATER")
 
-_KINDS = frozenset(KINDS)
-EVENT_LOSS_FRAME = b'event: EVENT_LOSS\ndata: {"reason":"replay window exceeded: events may have been missed"}\n\n'
-OVERFLOW_FRAME = b'event: OVERFLOW\ndata: {"reason":"client too slow: reconnect with Last-Event-ID"}\n\n'
-KEEPALIVE_FRAME = b": keepalive\n\n"
-EXPIRED_FRAME = b": token expired\n\n"
-SOCKET_HIGH_WATER = 256 * 1024  # bytes buffered in a client's socket before its frames queue privately
+SOCKET_HIGH_WATER = 256 * 1024  # a client's socket is given more frames only while it holds less than this
+MAX_UNSENT_BYTES = 1 << 20  # default bound of one batch written at once / of a private queue
 RETRY_S = 0.02  # how soon a backed-up client is tried again
-
-
-class Sink(Protocol):
-    """Where a subscriber's bytes go: the server's HTTP response, or memory (embedding, tests).
-
-    ``raw_write`` takes bytes already framed for the connection: HTTP/1.1 chunks when ``chunked``. The hub
-    frames a group's batch once and calls ``raw_write`` (a transport's own write) per subscriber directly.
-    """
-
-    chunked: bool
-
-    def raw_write(self, data: bytes) -> None: ...
-
-    def write(self, data: bytes) -> None: ...
-
-    def buffered(self) -> int: ...
-
-    def closing(self) -> bool: ...
-
-
-class MemorySink:
-    """A sink that keeps what it is given: for in-process consumers of a hub."""
-
-    chunked = False
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.closed = False
-        self.raw_write = self.chunks.append
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def buffered(self) -> int:
-        return 0
-
-    def closing(self) -> bool:
-        return self.closed
-
-    def frames(self) -> list[bytes]:
-        """Every frame (and comment) written so far, one per item."""
-        return [f + b"\n\n" for f in b"".join(self.chunks).split(b"\n\n") if f]
-
-
-class Entry:
-    """One published event: what deciding needs, and its frame(s), encoded once."""
-
-    __slots__ = ("partition", "offset", "kind", "path", "old_path", "source", "frame", "redacted")
-
-    def __init__(self, event: Mapping[str, Any], partition: int, offset: int, event_id: str) -> None:
-        kind = event.get("kind")
-        if not isinstance(kind, str) or kind not in _KINDS:
-            raise ValueError(f"event kind {kind!r} is not one of KINDS")
-        path = event.get("path")
-        if not isinstance(path, str):
-            raise ValueError("event path must be a string")
-        old_path = event.get("old_path")
-        self.partition, self.offset, self.kind, self.path = partition, offset, kind, path
-        self.old_path: str | None = old_path if isinstance(old_path, str) else None
-        source = event.get("source")  # ACL rules may be limited to sources (docs/formats.md §6)
-        self.source: str | None = source if isinstance(source, str) else None
-        self.frame = encode_frame(event, event_id)
-        self.redacted = encode_frame({**event, "old_path": None}, event_id) if self.old_path is not None else None
-
-
-def encode_frame(event: Mapping[str, Any], event_id: str) -> bytes:
-    """The SSE frame of one event dict (docs/formats.md §1 fields): id, event (the kind), one line of JSON data."""
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), str(event["kind"]).encode(), orjson.dumps(event))
-
-
-class Filters:
-    """A client's own narrowing: path prefixes and kinds (either empty: no narrowing)."""
-
-    __slots__ = ("paths", "kinds", "_filter")
-
-    def __init__(self, paths: Iterable[str] = (), kinds: Iterable[str] = ()) -> None:
-        self.paths, self.kinds = tuple(paths), tuple(kinds)
-        narrowing = bool(self.paths or self.kinds)
-        self._filter = PrefixFilter(paths=list(self.paths), kinds=list(self.kinds)) if narrowing else None
-
-    def matches(self, path: str, kind: str) -> bool:
-        return self._filter is None or self._filter.matches(path, kind)
-
-    def key(self) -> Hashable:
-        return (tuple(sorted(set(self.paths))), tuple(sorted(set(self.kinds))))
-
-
-def http_chunk(data: bytes) -> bytes:
-    """One HTTP/1.1 chunk; ``data`` must not be empty (a zero-length chunk ends the body)."""
-    return b"%x\r\n%b\r\n" % (len(data), data)
-
-
-def frame_for(grant: Any, filters: Filters, entry: Entry) -> bytes | None:
-    """The frame a reader with ``grant`` and ``filters`` gets for ``entry``: None, full, or old_path redacted."""
-    try:
-        if not (filters.matches(entry.path, entry.kind) and grant.allows(entry.path, entry.kind, entry.source)):
-            return None
-        if entry.redacted is not None and not grant.allows(entry.old_path, entry.kind, entry.source):
-            return entry.redacted
-        return entry.frame
-    except ValueError:
-        return None  # an unknown kind or unusable path: not deliverable, never an error
-
-
-class _Group:
-    """Subscribers whose grant and filters decide identically: one check per event, one join per flush."""
-
-    __slots__ = ("key", "grant", "filters", "subs", "pending")
-
-    def __init__(self, key: Hashable, grant: Any, filters: Filters) -> None:
-        self.key, self.grant, self.filters = key, grant, filters
-        self.subs: list[Subscription] = []
-        self.pending: list[bytes] = []
-
-
-class Subscription:
-    """One client's stream. ``done`` resolves when the stream is over (closed, overflow, expiry, shutdown)."""
-
-    __slots__ = ("grant", "filters", "label", "serial", "group", "sink", "queue", "limit", "last_write",
-                 "frames", "overflowed", "ended", "done", "_expiry", "__weakref__")
-
-    def __init__(self, grant: Any, filters: Filters, label: str, serial: int) -> None:
-        self.grant, self.filters, self.label, self.serial = grant, filters, label, serial
-        self.group: _Group | None = None
-        self.sink: Sink | None = None  # attached once the response headers are out
-        self.queue: deque[bytes] = deque()  # private frames: backlog, or while the socket is backed up
-        self.limit = 0
-        self.last_write = 0.0
-        self.frames = 0  # event frames handed to the socket
-        self.overflowed = False
-        self.ended = False
-        self.done: asyncio.Future[None] | None = None
-        self._expiry: asyncio.TimerHandle | None = None
-
-    def frame_for(self, entry: Entry) -> bytes | None:
-        return frame_for(self.grant, self.filters, entry)
-
-    def lag(self) -> int:
-        """Frames waiting for this client (not yet handed to its socket)."""
-        return len(self.queue)
-
-    def buffered(self) -> int:
-        return self.sink.buffered() if self.sink is not None else 0
 
 
 def _grant_key(grant: Any) -> Hashable:
@@ -208,20 +81,25 @@ class EventHub:
     """Publish events with positions; subscribe with a grant and filters; frames flow to each sink."""
 
     def __init__(self, replay: int = 10_000, client_queue: int = 1_000, *, ids: EventIds | None = None,
-                 keepalive_s: float = 15.0, coalesce_s: float = 0.0, clock: Callable[[], float] | None = None) -> None:
-        if replay < 0 or client_queue < 1 or coalesce_s < 0:
-            raise ValueError("replay must be >= 0, client_queue >= 1 and coalesce_s >= 0")
+                 keepalive_s: float = 15.0, coalesce_s: float = 0.0, clock: Callable[[], float] | None = None,
+                 max_unsent_bytes: int = MAX_UNSENT_BYTES) -> None:
+        if replay < 0 or client_queue < 1 or coalesce_s < 0 or max_unsent_bytes < 1:
+            raise ValueError("replay must be >= 0, client_queue >= 1, coalesce_s >= 0 and max_unsent_bytes >= 1")
         self.replay, self.client_queue, self.keepalive_s = replay, client_queue, keepalive_s
+        self.max_unsent_bytes = max_unsent_bytes
+        # A socket holding more than this is backed up: its client catches up, in writes that fill it to here.
+        self.high_water = min(SOCKET_HIGH_WATER, max_unsent_bytes // 2)
         # 0: flush on the next loop iteration. > 0: collect that long first; each write is a kernel send()
         # (~8 us on loopback here), so with many clients that each get few frames, fewer writes cost latency.
         self.coalesce_s = coalesce_s
         self.ids = ids or EventIds()
         self._clock = clock
         self._window: deque[Entry] = deque()
+        self._seq = 0  # publication number of the next entry of the window (the first is _seq - len(window))
         self._next: dict[int, int] = {}  # partition -> next offset (the cursor after the last event)
         self._lost_upto: dict[int, int] = {}  # partition -> highest offset no longer (or never) in the window
-        self._groups: dict[Hashable, _Group] = {}
-        self._dirty: list[_Group] = []
+        self._groups: dict[Hashable, Group] = {}
+        self._dirty: list[Group] = []
         self._private: set[Subscription] = set()
         self._subs: set[Subscription] = set()
         self._serial = 0
@@ -260,7 +138,8 @@ class EventHub:
             raise ValueError(f"offsets must increase: {offset} in partition {partition} after {following - 1}")
         cursor = dict(self._next)
         cursor[partition] = offset + 1
-        entry = Entry(event, partition, offset, self.ids.encode(cursor))  # may refuse the event: no trace then
+        # May refuse the event: no trace then.
+        entry = Entry(event, partition, offset, self.ids.encode(cursor), self._seq)
         self._next = cursor
         self.published += 1
         if self.replay:
@@ -268,6 +147,7 @@ class EventHub:
                 gone = self._window.popleft()
                 self._lost_upto[gone.partition] = gone.offset
             self._window.append(entry)
+            self._seq += 1
         else:
             self._lost_upto[partition] = offset
         added = False
@@ -276,6 +156,7 @@ class EventHub:
             if frame is not None:
                 if not group.pending:
                     self._dirty.append(group)
+                    group.first_seq = entry.seq
                 group.pending.append(frame)
                 added = True
         if added:
@@ -304,7 +185,7 @@ class EventHub:
         self._deliver()
 
     def _deliver(self) -> None:
-        """Write what the groups collected since the last flush; then what backed-up clients can take."""
+        """Write what the groups collected since the last flush; then what catching-up clients can take."""
         now = self._now()
         dirty, self._dirty = self._dirty, []
         written = writes = 0
@@ -315,12 +196,13 @@ class EventHub:
             n = len(frames)
             for sub in tuple(group.subs):
                 sink = sub.sink
-                if sink is None or sub.queue or sink.buffered() > SOCKET_HIGH_WATER:
-                    sub.queue.extend(frames)
-                    if len(sub.queue) > sub.limit:
-                        self._overflow(sub)
-                    else:
-                        self._private.add(sub)
+                if sub.replay_next is not None:  # catching up: it reads these from the window
+                    self._fall_behind(sub, n)
+                    continue
+                buffered = 0 if sink is None else sink.buffered()
+                if sink is None or sub.queue or buffered > self.high_water \
+                        or buffered + len(data) > self.max_unsent_bytes:
+                    self._divert(sub, group, frames, len(data))
                     continue
                 if sink.chunked and chunk is None:
                     chunk = http_chunk(data)  # framed once for the whole group
@@ -344,28 +226,80 @@ class EventHub:
             except RuntimeError:
                 pass  # no loop: the next publish tries again
 
+    def _divert(self, sub: Subscription, group: Group, frames: list[bytes], size: int) -> None:
+        """A live subscriber that cannot take this batch now: it catches up from the window (or queues)."""
+        if self.replay:
+            sub.replay_next, sub.replay_from = group.first_seq, {}
+            self._private.add(sub)
+            self._fall_behind(sub, len(frames))
+            return
+        sub.enqueue(frames, size)
+        if len(sub.queue) > sub.limit or sub.queued_bytes + sub.buffered() > self.max_unsent_bytes:
+            self._overflow(sub)
+        else:
+            self._private.add(sub)
+
+    def _fall_behind(self, sub: Subscription, n: int) -> None:
+        """``n`` new frames for a catching-up subscriber: lag, if its socket is full (it is not reading)."""
+        if sub.sink is None or sub.sink.buffered() < self.high_water:
+            return  # it is taking bytes: the next drain sends these
+        sub.behind += n
+        if sub.behind > self.client_queue:
+            self._overflow(sub)
+
     def _retry(self) -> None:
         self._retry_handle = None
         self._deliver()
 
     def _drain(self, sub: Subscription, now: float) -> None:
-        """Hand a subscriber's private queue to its socket if the socket has room; back to the shared path."""
+        """Give a private subscriber what its socket has room for: its queue, then the window from its position.
+
+        Runs after the groups' batches are out, so every frame published so far is in the window: one that
+        reaches the window's end has seen everything and rejoins the shared path, with no gap nor duplicate.
+        """
         sink = sub.sink
         if sink is None:
             return
         if sink.closing():
             self._end(sub)
             return
-        if sink.buffered() > SOCKET_HIGH_WATER:
+        room = self.high_water - sink.buffered()
+        if room <= 0:
             return
-        self._private.discard(sub)
-        if not sub.queue:
+        out: list[bytes] = []
+        size = events = 0
+        while sub.queue and size < room:
+            queued = sub.queue.popleft()
+            out.append(queued)
+            size += len(queued)
+            events += queued[:3] == b"id:"
+        sub.queued_bytes -= size
+        if sub.replay_next is not None and size < room:
+            first = self._seq - len(self._window)
+            if sub.replay_next < first:  # the window moved past it: what it missed is gone
+                self._overflow(sub)
+                return
+            i = sub.replay_next - first
+            for entry in islice(self._window, i, None):
+                i += 1
+                frame = sub.wants(entry)
+                if frame is not None:
+                    out.append(frame)
+                    size += len(frame)
+                    events += 1
+                    if sub.behind:  # any frame sent is progress: a client that reads never overflows by lag
+                        sub.behind -= 1
+                    if size >= room:
+                        break
+            sub.replay_next = first + i
+            if sub.replay_next >= self._seq:  # caught up: live again
+                sub.replay_next, sub.replay_from, sub.behind = None, {}, 0
+        if not sub.queue and sub.replay_next is None:
+            self._private.discard(sub)
+        if not out:
             return  # nothing to write (an empty HTTP chunk would end the response)
-        frames = list(sub.queue)
-        sub.queue.clear()
-        events = sum(1 for f in frames if f[:3] == b"id:")
         try:
-            sink.write(b"".join(frames))
+            sink.write(b"".join(out))
         except (RuntimeError, OSError):
             self._end(sub)
             return
@@ -378,6 +312,7 @@ class EventHub:
         self.drops += 1
         sub.overflowed = True
         sub.queue.clear()  # dropped: the client resumes from its Last-Event-ID
+        sub.queued_bytes, sub.replay_next = 0, None
         if sub.sink is not None and not sub.sink.closing():
             sub.sink.write(OVERFLOW_FRAME)
         self._end(sub)
@@ -421,26 +356,21 @@ class EventHub:
             sub.done = asyncio.get_running_loop().create_future()
         except RuntimeError:
             sub.done = None
-        backlog: list[bytes] = []
         if last_event_id is not None:
             cursor: dict[int, int] = {}
             if last_event_id != "earliest":
                 known = self.ids.decode(str(last_event_id))
                 # Unknown id (another stream, a previous run, another key) or positions no longer held: say so.
                 if known is None or any(lost >= known.get(p, 0) for p, lost in self._lost_upto.items()):
-                    backlog.append(EVENT_LOSS_FRAME)
+                    sub.enqueue([EVENT_LOSS_FRAME], len(EVENT_LOSS_FRAME))
                 cursor = known or {}
-            for entry in self._window:
-                if entry.offset >= cursor.get(entry.partition, 0):
-                    frame = sub.frame_for(entry)
-                    if frame is not None:
-                        backlog.append(frame)
-        sub.queue.extend(backlog)
-        sub.limit = self.client_queue + len(backlog)  # the replay itself never counts as overflow
+            if self._window:  # its replay: a catch-up from the window's start, past what it already has
+                sub.replay_next, sub.replay_from = self._seq - len(self._window), cursor
+        sub.limit = self.client_queue + len(sub.queue)
         key = (_grant_key(grant), filters.key())
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = _Group(key, grant, filters)
+            group = self._groups[key] = Group(key, grant, filters)
         group.subs.append(sub)
         sub.group = group
         self._subs.add(sub)
@@ -495,7 +425,7 @@ class EventHub:
                 continue
             if sink.closing():
                 self._end(sub)
-            elif now - sub.last_write >= self.keepalive_s and not sub.queue:
+            elif now - sub.last_write >= self.keepalive_s and not sub.queue and sub.replay_next is None:
                 sink.write(KEEPALIVE_FRAME)
                 sub.last_write = now
         if self._subs:

@@ -19,12 +19,15 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from fastev.event import KINDS
 from fastev.paths import canonical_path
 from fastev.sse.auth import Authenticator, AuthError, AuthResult
+from fastev.sse.guard import ConnectionGuard, GuardedSite
+from fastev.sse.httplog import HTTP_LOG
 from fastev.sse.hub import EventHub, Filters, http_chunk
 
-__all__ = ("make_app", "start", "HUB", "STATS")
+__all__ = ("make_app", "start", "HUB", "STATS", "GUARD")
 
 HUB: web.AppKey[EventHub] = web.AppKey("fastev_sse_hub", EventHub)
 STATS: web.AppKey[dict[str, int]] = web.AppKey("fastev_sse_stats", dict)
+GUARD: web.AppKey[ConnectionGuard] = web.AppKey("fastev_sse_guard", ConnectionGuard)
 _KINDS = frozenset(KINDS)
 LAG_SERIES = 20
 
@@ -34,6 +37,16 @@ def _label(auth: AuthResult) -> str:
     if identity.user is not None:
         return identity.user
     return f"uid:{identity.uid}" if identity.uid is not None else "-"
+
+
+def _identity_key(auth: AuthResult) -> Any:
+    """Whose streams count together against max_connections_per_identity."""
+    identity = auth.identity
+    try:
+        hash(identity)
+    except TypeError:
+        return _label(auth)
+    return identity
 
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -59,8 +72,8 @@ def _token(request: web.Request) -> str | None:
 
 
 class _Collector:
-    def __init__(self, hub: EventHub, stats: dict[str, int]) -> None:
-        self.hub, self.stats = hub, stats
+    def __init__(self, hub: EventHub, stats: dict[str, int], guard: ConnectionGuard) -> None:
+        self.hub, self.stats, self.guard = hub, stats, guard
 
     def collect(self) -> Iterator[Any]:
         yield GaugeMetricFamily("fastev_sse_clients_connected", "SSE streams open", value=self.stats["connected"])
@@ -73,6 +86,13 @@ class _Collector:
                                   value=self.stats["auth_failures"])
         yield GaugeMetricFamily("fastev_sse_client_lag_max", "largest number of frames queued for one client",
                                 value=self.hub.max_lag())
+        yield GaugeMetricFamily("fastev_sse_connections_waiting", "connections waiting for request headers",
+                                value=self.guard.waiting)
+        yield CounterMetricFamily("fastev_sse_connections_aborted", "connections aborted before sending a "
+                                  "request: header timeout or the cap on waiting connections",
+                                  value=self.guard.timed_out + self.guard.evicted)
+        yield CounterMetricFamily("fastev_sse_identity_refusals", "streams refused with 429: the identity "
+                                  "had max_connections_per_identity open", value=self.stats["identity_refusals"])
         yield GaugeMetricFamily("fastev_sse_subscriber_groups", "distinct grant+filter groups (checks per event)",
                                 value=self.hub.groups)
         # Per-client lag for the most lagging clients only: one series per connection would be unbounded.
@@ -97,20 +117,43 @@ def make_app(
     realm: str = "fastev",
     clock: Callable[[], float] = time.time,
     metrics_readers: Collection[str] | None = None,
+    header_timeout_s: float = 10,
+    max_unauthenticated: int = 1024,
+    max_connections_per_identity: int = 32,
 ) -> web.Application:
     """The SSE application. ``authorizer_factory(auth_result)`` returns a Grant (fastev.sse.authz).
 
     ``/metrics`` counts every event and names lagging identities, which a reader restricted to a subtree
     must not learn: with ``metrics_readers`` (principals such as ``user:prometheus``) it needs a token of
     one of them; without, it answers loopback peers only (a local scraper or sidecar).
+
+    ``header_timeout_s`` and ``max_unauthenticated`` bound connections that have not sent a request yet
+    (fastev.sse.guard; in force when served by :func:`start`); ``max_connections_per_identity`` streams
+    may be open per identity, one more is refused with 429.
     """
-    app = web.Application()
-    stats = {"connected": 0, "auth_failures": 0}
+    if max_connections_per_identity < 1:
+        raise ValueError("max_connections_per_identity must be >= 1")
+    guard = ConnectionGuard(header_timeout_s, max_unauthenticated)
+
+    @web.middleware
+    async def admission(request: web.Request, handler: Any) -> web.StreamResponse:
+        guard.request_started(request.transport)  # headers are in: no longer waiting
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        finally:
+            if request.transport is not None:
+                guard.request_finished(request.transport)  # kept alive: waits for the next request
+
+    app = web.Application(middlewares=[admission])
+    stats = {"connected": 0, "auth_failures": 0, "identity_refusals": 0}
+    streams_of: dict[Any, int] = {}  # identity -> streams open
     app[HUB] = hub
+    app[GUARD] = guard
     hub.keepalive_s = keepalive_s
     app[STATS] = stats
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(_Collector(hub, stats))
+    registry.register(_Collector(hub, stats, guard))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -159,6 +202,13 @@ def make_app(
         elif request.query.get("from") not in (None, "", "now"):
             return _json_error(400, 'from must be "earliest" or "now"')
 
+        who = _identity_key(auth)
+        if streams_of.get(who, 0) >= max_connections_per_identity:
+            stats["identity_refusals"] += 1
+            return _json_error(429, f"too many streams open for this identity "
+                                    f"(max_connections_per_identity = {max_connections_per_identity})",
+                               {"Retry-After": "5"})
+
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
         })
@@ -167,6 +217,7 @@ def make_app(
         # Subscribe first: "now" (and the replay snapshot) is when the request was accepted.
         sub = hub.subscribe(grant, Filters(paths, kinds), last, label=_label(auth))
         stats["connected"] += 1
+        streams_of[who] = streams_of.get(who, 0) + 1
         try:
             if auth.expires_at is not None and auth.expires_at <= clock():
                 return response  # expired between authentication and now: nothing to stream
@@ -185,6 +236,10 @@ def make_app(
         finally:
             hub.unsubscribe(sub)
             stats["connected"] -= 1
+            if streams_of[who] == 1:
+                del streams_of[who]
+            else:
+                streams_of[who] -= 1
             if sub.overflowed:
                 # Close instead of keep-alive; drop the connection if the client does not drain in time.
                 response.force_close()
@@ -245,10 +300,14 @@ def _abort(transport: asyncio.BaseTransport) -> None:
 
 
 async def start(app: web.Application, host: str = "127.0.0.1", port: int = 8787) -> tuple[web.AppRunner, int]:
-    """Serve ``app``; returns the runner (``await runner.cleanup()`` to stop) and the bound port."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+    """Serve ``app``; returns the runner (``await runner.cleanup()`` to stop) and the bound port.
+
+    aiohttp logs to fastev.sse.http, which never logs request bytes (fastev.sse.httplog).
+    """
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1, logger=HTTP_LOG)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    guard = app.get(GUARD)
+    site = web.TCPSite(runner, host, port) if guard is None else GuardedSite(runner, host, port, guard)
     await site.start()
     bound = int(runner.addresses[0][1]) if runner.addresses else port
     return runner, bound

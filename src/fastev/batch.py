@@ -1,19 +1,9 @@
-"""What both decoders share: the source names and record limit they accept, and what a feed returns.
-
-The native codec and the pure-Python reference return these same classes, so a
-caller (and an isinstance check) cannot tell which implementation ran.
-"""
+"""What one feed of a decoder produces (both implementations return these)."""
 from __future__ import annotations
 
 from typing import Any
 
 from .errors import DecodeError
-from .event import DECODER_NAMES
-
-__all__ = ("DEFAULT_MAX_RECORD_BYTES", "SOURCE_NAMES", "Batch", "DecodeStats")
-
-DEFAULT_MAX_RECORD_BYTES = 1 << 20  # docs/formats.md §4: the default size limit of one record
-SOURCE_NAMES = DECODER_NAMES + ("auto",)
 
 
 class DecodeStats:
