@@ -422,6 +422,13 @@ def err2name(int code) -> str:
     return fe_rk.err2name(code).decode("utf-8", "replace")
 
 
+cdef int _millis(double timeout) except -1:
+    """A timeout in seconds as librdkafka's milliseconds; negative (librdkafka: forever) and NaN refused."""
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0 seconds, not {timeout}")
+    return <int>min(timeout * 1000, 2147483647.0)
+
+
 cdef inline const char *_bytes_of(object obj, Py_ssize_t *size, list keep) except? NULL:
     """Pointer/length of str (UTF-8), bytes or another buffer (None -> NULL); ``keep`` holds copies."""
     if obj is None:
@@ -448,6 +455,8 @@ cdef class CloudEvents:
     def __init__(self, tuple source_uris, tuple types, int start, list tail) -> None:
         if len(source_uris) > FE_CE_MAX or len(types) > FE_CE_MAX or len(tail) > 8:
             raise ValueError("CloudEvents: too many sources, kinds or constant headers")
+        if start < 0:
+            raise ValueError(f"CloudEvents: framing prefix of {start} bytes")
         self.keep = []
         self.spec.nsrc = len(source_uris)
         self.spec.ntyp = len(types)
@@ -477,11 +486,13 @@ cdef class Producer:
     cdef PyObject **pins          # strong references to what the current chunk points into
     cdef Py_ssize_t npins, pincap
     cdef bint busy
+    cdef char *in_use             # per slot: handed out by new_slot, not yet freed
     cdef readonly int last_error  # why the last produce() stopped short
 
     def __cinit__(self) -> None:
         memset(&self.st, 0, sizeof(fe_state))
         self.rk = NULL
+        self.in_use = NULL
         self.topics = {}
         self.free_slots = []
         self.items = <fe_item *>malloc(CHUNK * sizeof(fe_item))
@@ -504,7 +515,8 @@ cdef class Producer:
         self.st.npermanent = len(permanent)
         for i, code in enumerate(permanent):
             self.st.permanent[i] = code
-        self._grow(64)
+        if self.st.cap == 0:  # a retried __init__ (the first one failed) keeps its slots
+            self._grow(64)
         conf = fe_rk.conf_new()
         for key, value in config.items():
             bkey, bval = str(key).encode(), str(value).encode()
@@ -533,21 +545,44 @@ cdef class Producer:
         free(self.st.err)
         free(self.st.err_rkt)
         free(self.st.done)
+        free(self.in_use)
         self._unpin()
         free(self.items)
         free(self.hdrs)
         free(self.pins)
 
     cdef int _grow(self, int32_t cap) except -1:
+        """Room for ``cap`` slots. Each array is realloc'ed into a temporary: on failure the old
+        (still valid, merely smaller or already grown) pointer stays and ``cap`` is unchanged."""
         cdef int32_t old = self.st.cap, i
-        self.st.pending = <int64_t *>realloc(self.st.pending, cap * sizeof(int64_t))
-        self.st.sealed = <int32_t *>realloc(self.st.sealed, cap * sizeof(int32_t))
-        self.st.err = <int32_t *>realloc(self.st.err, cap * sizeof(int32_t))
-        self.st.err_rkt = <rd_kafka_topic_t **>realloc(self.st.err_rkt, cap * sizeof(void *))
-        self.st.done = <int32_t *>realloc(self.st.done, cap * sizeof(int32_t))
-        if (self.st.pending == NULL or self.st.sealed == NULL or self.st.err == NULL
-                or self.st.err_rkt == NULL or self.st.done == NULL):
+        cdef void *p
+        if cap <= old:
+            raise OverflowError("too many delivery slots")
+        p = realloc(self.st.pending, cap * sizeof(int64_t))
+        if p == NULL:
             raise MemoryError()
+        self.st.pending = <int64_t *>p
+        p = realloc(self.st.sealed, cap * sizeof(int32_t))
+        if p == NULL:
+            raise MemoryError()
+        self.st.sealed = <int32_t *>p
+        p = realloc(self.st.err, cap * sizeof(int32_t))
+        if p == NULL:
+            raise MemoryError()
+        self.st.err = <int32_t *>p
+        p = realloc(self.st.err_rkt, cap * sizeof(void *))
+        if p == NULL:
+            raise MemoryError()
+        self.st.err_rkt = <rd_kafka_topic_t **>p
+        p = realloc(self.st.done, cap * sizeof(int32_t))
+        if p == NULL:
+            raise MemoryError()
+        self.st.done = <int32_t *>p
+        p = realloc(self.in_use, cap * sizeof(char))
+        if p == NULL:
+            raise MemoryError()
+        self.in_use = <char *>p
+        memset(self.in_use + old, 0, cap - old)
         self.st.cap = cap
         for i in range(cap - 1, old - 1, -1):  # lowest slot handed out first
             self.free_slots.append(i)
@@ -561,32 +596,52 @@ cdef class Producer:
 
     # -- slots ---------------------------------------------------------------------------------
     def new_slot(self) -> int:
+        self._check_rk()
         if not self.free_slots:
-            self._check_rk()
-            self._grow(self.st.cap * 2)
+            self._grow(self.st.cap * 2 if self.st.cap < (1 << 30) else 0)
         cdef int32_t slot = self.free_slots.pop()
+        self.in_use[slot] = 1
         self.st.pending[slot] = 0
         self.st.sealed[slot] = 0
         self.st.err[slot] = 0
         self.st.err_rkt[slot] = NULL
         return slot
 
-    def free_slot(self, int32_t slot) -> None:
-        self.free_slots.append(slot)
+    cdef int32_t _slot(self, object slot) except -1:
+        """``slot`` as an index into the slot arrays: a slot handed out by new_slot and not freed."""
+        self._check_rk()
+        if not isinstance(slot, int):
+            raise TypeError(f"slot must be int, not {type(slot).__name__}")
+        if not 0 <= slot < self.st.cap:
+            raise IndexError(f"no slot {slot}")
+        if not self.in_use[<int32_t>slot]:
+            raise ValueError(f"slot {slot} is not in use")
+        return <int32_t>slot
 
-    def seal(self, int32_t slot) -> bool:
+    def free_slot(self, slot: int) -> None:
+        """Give ``slot`` back; it must be in use and have nothing pending (a late delivery report
+        would otherwise be counted for the slot's next owner)."""
+        cdef int32_t s = self._slot(slot)
+        if self.st.pending[s] != 0:
+            raise ValueError(f"slot {s} still has {self.st.pending[s]} message(s) without a delivery report")
+        self.in_use[s] = 0
+        self.free_slots.append(s)
+
+    def seal(self, slot: int) -> bool:
         """Mark ``slot`` sealed; True when it is already complete (nothing pending)."""
-        self.st.sealed[slot] = 1
-        return self.st.pending[slot] == 0
+        cdef int32_t s = self._slot(slot)
+        self.st.sealed[s] = 1
+        return self.st.pending[s] == 0
 
-    def pending(self, int32_t slot) -> int:
-        return self.st.pending[slot]
+    def pending(self, slot: int) -> int:
+        return self.st.pending[self._slot(slot)]
 
-    def slot_error(self, int32_t slot) -> tuple | None:
+    def slot_error(self, slot: int) -> tuple | None:
         """(error code, topic) of the slot's first failed delivery, or None."""
-        if self.st.err[slot] == 0:
+        cdef int32_t s = self._slot(slot)
+        if self.st.err[s] == 0:
             return None
-        return self.st.err[slot], self._topic_name(self.st.err_rkt[slot])
+        return self.st.err[s], self._topic_name(self.st.err_rkt[s])
 
     cdef str _topic_name(self, rd_kafka_topic_t *rkt):
         return fe_rk.topic_name(rkt).decode("utf-8", "replace") if rkt != NULL else "?"
@@ -643,7 +698,7 @@ cdef class Producer:
         self._check_rk()
         cdef rd_kafka_topic_t *rkt = self._rkt(topic)
         cdef const rd_kafka_metadata_t *md = NULL
-        cdef int ms = <int>(timeout * 1000)
+        cdef int ms = _millis(timeout)
         cdef rd_kafka_resp_err_t err
         with nogil:
             err = fe_rk.metadata(self.rk, 0, rkt, &md, ms)
@@ -674,14 +729,20 @@ cdef class Producer:
         cdef Py_ssize_t n = len(payloads), i = start
         cdef bint one_slot = isinstance(slots, int)
         cdef int32_t slot = slots if one_slot else -1
-        if one_slot and not 0 <= slot < self.st.cap:
-            raise ValueError(f"no slot {slot}")
+        if one_slot:
+            self._slot(slot)
+        if not 0 <= start <= n:
+            raise IndexError(f"produce: start {start} is outside 0..{n}")
+        for what, seq in (("keys", keys), ("header lists", headers_list), ("slots", None if one_slot else slots)):
+            if seq is not None and len(seq) != n:
+                raise ValueError(f"produce: {len(seq)} {what} for {n} payloads")
         self.last_error = 0
         try:
             return self._produce(rkt, payloads, keys, headers_list, slots, one_slot, slot, i, n, cspec, subjects)
         finally:
             self._unpin()
 
+    @cython.boundscheck(True)  # Python sequences indexed here: a caller's list may change under us
     cdef Py_ssize_t _produce(self, rd_kafka_topic_t *rkt, payloads, keys, headers_list, slots, bint one_slot,
                              int32_t slot, Py_ssize_t i, Py_ssize_t n, const fe_ce *cspec, subjects) except -1:
         cdef Py_ssize_t m, nh
@@ -707,9 +768,7 @@ cdef class Producer:
                 if one_slot:
                     it.slot = slot
                 else:
-                    it.slot = slots[m]
-                    if not 0 <= it.slot < self.st.cap:
-                        raise ValueError(f"no slot {it.slot}")
+                    it.slot = self._slot(slots[m])
                 it.hstart = <int32_t>nh
                 it.hcount = 0
                 headers = headers_list[m] if headers_list is not None and cspec == NULL else None
@@ -781,7 +840,7 @@ cdef class Producer:
     def poll(self, double timeout = 0.0) -> int:
         """Serve delivery reports and errors for up to ``timeout`` seconds (GIL released)."""
         self._check_rk()
-        cdef int ms = <int>(timeout * 1000)
+        cdef int ms = _millis(timeout)
         cdef int served
         self.busy = True
         with nogil:
@@ -792,7 +851,7 @@ cdef class Producer:
     def flush(self, double timeout) -> int:
         """Wait up to ``timeout`` s for every delivery report; returns the messages still queued."""
         self._check_rk()
-        cdef int ms = <int>(timeout * 1000)
+        cdef int ms = _millis(timeout)
         self.busy = True
         with nogil:
             fe_rk.flush(self.rk, ms)
@@ -802,9 +861,11 @@ cdef class Producer:
     def __len__(self) -> int:
         return fe_rk.outq_len(self.rk) if self.rk != NULL else 0
 
-    def test_fatal_error(self, int code, str reason) -> int:
-        """Tests only: make librdkafka raise a fatal error (rd_kafka_test_fatal_error)."""
-        self._check_rk()
-        if fe_rk.test_fatal_error == NULL:
-            raise NotImplementedError("this librdkafka has no rd_kafka_test_fatal_error")
-        return fe_rk.test_fatal_error(self.rk, code, reason.encode())
+
+def _inject_fatal_error(Producer producer not None, int code, str reason) -> int:
+    """Tests only, deliberately outside Producer's methods and the type stub: make librdkafka
+    raise a fatal error on ``producer`` (rd_kafka_test_fatal_error)."""
+    producer._check_rk()
+    if fe_rk.test_fatal_error == NULL:
+        raise NotImplementedError("this librdkafka has no rd_kafka_test_fatal_error")
+    return fe_rk.test_fatal_error(producer.rk, code, reason.encode())
