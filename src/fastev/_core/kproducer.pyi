@@ -1,4 +1,4 @@
-"""Type stubs for the native Kafka produce path (fastev._core.kproducer); used by fastev.kafka.sink."""
+"""Type stubs for the native Kafka produce path (fastev._core.kproducer); used by fastev.kafka.native_publisher."""
 from collections.abc import Sequence
 from typing import Any
 

@@ -22,7 +22,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.stdint cimport int32_t, int64_t, intptr_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
+
+from fastev._core.cloudevents cimport FE_CE_OK, fe_ce_head, fe_ce_read_head, fe_ce_rfc3339_us
 
 from fastev.errors import ConfigError
 
@@ -166,92 +168,36 @@ cdef extern from *:
                      const char *subj; size_t subjlen; int32_t slot; int32_t hstart, hcount; } fe_item;
     typedef struct { const char *name; ssize_t nlen; const char *val; ssize_t vlen; } fe_hdr;
 
-    /* CloudEvents binary mode (cloudevents/spec kafka-protocol-binding.md 3.2), built here from
-       the payload's first Avro fields exactly as fastev.kafka.sink.CloudEventHeaders does. */
+    /* CloudEvents binary mode (cloudevents/spec kafka-protocol-binding.md 3.2), from the payload's
+       head by the shared builder (cloudevents.pxd), as fastev._ref.cloudevents.message_headers. */
     #define FE_ERR_BAD_EVENT (-100000)
     #define FE_CE_MAX 256
+    #define FE_CE_LAYOUT_MAX 32
     typedef struct {
         const char *src[FE_CE_MAX]; ssize_t srclen[FE_CE_MAX]; int nsrc;   /* ce_source per source */
         const char *typ[FE_CE_MAX]; ssize_t typlen[FE_CE_MAX]; int ntyp;   /* ce_type per kind */
         int start;                                                         /* framing bytes */
+        char layout[FE_CE_LAYOUT_MAX];                                     /* the schema's head */
         fe_hdr tail[8]; int ntail;                                         /* content-type, ... */
     } fe_ce;
 
-    /* One Avro long (zig-zag varint); -1 when it runs past the end. */
-    static int fe_zigzag(const unsigned char *b, size_t *pos, size_t end, int64_t *out) {
-        uint64_t v = 0;
-        for (int shift = 0; *pos < end && shift < 64; shift += 7) {
-            unsigned char c = b[(*pos)++];
-            v |= (uint64_t)(c & 0x7F) << shift;
-            if (c < 0x80) { *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1); return 0; }
-        }
-        return -1;
-    }
-
-    /* UTC microseconds -> 2026-02-11T08:14:05.310000Z, as sink.rfc3339_us (Hinnant's civil_from_days). */
-    static void fe_rfc3339_us(int64_t time_us, char *out) {
-        int64_t seconds = time_us / 1000000 - (time_us % 1000000 < 0 ? 1 : 0);  /* floor division */
-        int64_t micros = time_us - seconds * 1000000;
-        int64_t days = seconds / 86400 - (seconds % 86400 < 0 ? 1 : 0);
-        int64_t sod = seconds - days * 86400;
-        int64_t z = days + 719468;
-        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-        int64_t doe = z - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t y = yoe + era * 400;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        int64_t mp = (5 * doy + 2) / 153;
-        int64_t d = doy - (153 * mp + 2) / 5 + 1;
-        int64_t m = mp < 10 ? mp + 3 : mp - 9;
-        if (m <= 2) y += 1;
-        if (y < 0 || y > 9999) {  /* rare: let printf do the sign and width */
-            snprintf(out, 64, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06lldZ", (long long)y, (long long)m,
-                     (long long)d, (long long)(sod / 3600), (long long)((sod / 60) % 60), (long long)(sod % 60),
-                     (long long)micros);
-            return;
-        }
-        /* YYYY-MM-DDTHH:MM:SS.ffffffZ by hand: snprintf costs more than the rest of a header */
-        int64_t f[7] = {y, m, d, sod / 3600, (sod / 60) % 60, sod % 60, micros};
-        static const int width[7] = {4, 2, 2, 2, 2, 2, 6};
-        static const char sep[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
-        char *o = out;
-        for (int k = 0; k < 7; k++) {
-            int64_t v = f[k];
-            for (int w = width[k] - 1; w >= 0; w--) { o[w] = (char)('0' + v % 10); v /= 10; }
-            o += width[k];
-            *o++ = sep[k];
-        }
-        *o = 0;
-    }
-
     #define FE_ADD(h, name, val, len) fe_rk.header_add((h), (name), sizeof(name) - 1, (val), (len))
 
-    /* The CloudEvents headers of one message; NULL when its payload is not a StorageEvent. */
+    /* The CloudEvents headers of one message; NULL when its payload's head cannot be read. */
     static rd_kafka_headers_t *fe_ce_headers(const fe_ce *ce, const fe_item *it) {
-        const unsigned char *b = (const unsigned char *)it->val;
-        size_t pos = (size_t)ce->start, end = it->vlen;
-        int64_t idlen, source, kind, rawlen, time_us;
-        const char *id;
-        char tbuf[64];
+        fe_ce_head head;
+        char tbuf[28];
         rd_kafka_headers_t *h;
-        if (!b || pos > end || fe_zigzag(b, &pos, end, &idlen) || idlen < 0 || (uint64_t)idlen > end - pos)
+        if (fe_ce_read_head((const unsigned char *)it->val, it->vlen, (size_t)ce->start, ce->layout,
+                            ce->nsrc, ce->ntyp, &head) != FE_CE_OK)
             return NULL;
-        id = (const char *)b + pos;
-        pos += (size_t)idlen;
-        if (fe_zigzag(b, &pos, end, &source) || fe_zigzag(b, &pos, end, &kind)
-                || fe_zigzag(b, &pos, end, &rawlen) || source < 0 || source >= ce->nsrc
-                || kind < 0 || kind >= ce->ntyp || rawlen < 0 || (uint64_t)rawlen > end - pos)
-            return NULL;
-        pos += (size_t)rawlen;  /* raw_type: not a header */
-        if (fe_zigzag(b, &pos, end, &time_us))
-            return NULL;
-        fe_rfc3339_us(time_us, tbuf);
+        fe_ce_rfc3339_us(head.time_us, tbuf);  /* in range: read_head checked it */
         h = fe_rk.headers_new((size_t)(6 + ce->ntail));
         FE_ADD(h, "ce_specversion", "1.0", 3);
-        FE_ADD(h, "ce_id", id, (ssize_t)idlen);
-        FE_ADD(h, "ce_source", ce->src[source], ce->srclen[source]);
-        FE_ADD(h, "ce_type", ce->typ[kind], ce->typlen[kind]);
-        FE_ADD(h, "ce_time", tbuf, (ssize_t)strlen(tbuf));
+        FE_ADD(h, "ce_id", head.id, (ssize_t)head.idlen);
+        FE_ADD(h, "ce_source", ce->src[head.source], ce->srclen[head.source]);
+        FE_ADD(h, "ce_type", ce->typ[head.kind], ce->typlen[head.kind]);
+        FE_ADD(h, "ce_time", tbuf, 27);
         if (it->subjlen)  /* CloudEvents: subject, when present, must be non-empty */
             FE_ADD(h, "ce_subject", it->subj, (ssize_t)it->subjlen);
         for (int j = 0; j < ce->ntail; j++)
@@ -359,6 +305,7 @@ cdef extern from *:
         Py_ssize_t vlen
     enum:
         FE_CE_MAX
+        FE_CE_LAYOUT_MAX
         FE_ERR_BAD_EVENT
     ctypedef struct fe_ce:
         const char *src[FE_CE_MAX]
@@ -368,6 +315,7 @@ cdef extern from *:
         Py_ssize_t typlen[FE_CE_MAX]
         int ntyp
         int start
+        char layout[32]
         fe_hdr tail[8]
         int ntail
     int fe_produce(fe_state *, rd_kafka_t *, rd_kafka_topic_t *, const fe_item *, int, const fe_hdr *,
@@ -452,11 +400,15 @@ cdef class CloudEvents:
     cdef fe_ce spec
     cdef list keep
 
-    def __init__(self, tuple source_uris, tuple types, int start, list tail) -> None:
+    def __init__(self, tuple source_uris, tuple types, int start, str layout, list tail) -> None:
         if len(source_uris) > FE_CE_MAX or len(types) > FE_CE_MAX or len(tail) > 8:
             raise ValueError("CloudEvents: too many sources, kinds or constant headers")
         if start < 0:
             raise ValueError(f"CloudEvents: framing prefix of {start} bytes")
+        lay = layout.encode()
+        if len(lay) >= FE_CE_LAYOUT_MAX or b"\0" in lay:
+            raise ValueError(f"CloudEvents: header layout {layout!r} is invalid")
+        memcpy(self.spec.layout, <const char *>lay, len(lay) + 1)
         self.keep = []
         self.spec.nsrc = len(source_uris)
         self.spec.ntyp = len(types)
