@@ -3,6 +3,8 @@ from collections.abc import Sequence
 from typing import Any
 
 LIBRDKAFKA: str
+LIBRDKAFKA_VERSION: str
+TESTED_VERSIONS: tuple[tuple[int, int, int], tuple[int, int, int]]
 QUEUE_FULL: int
 
 def err2str(code: int) -> str: ...

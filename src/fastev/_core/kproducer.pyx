@@ -93,10 +93,33 @@ cdef extern from *:
         rd_kafka_resp_err_t (*test_fatal_error)(rd_kafka_t *, rd_kafka_resp_err_t, const char *);  /* optional */
     } fe_rk;
 
-    /* dlopen librdkafka and resolve every function; the missing symbol's name, or NULL. */
-    static const char *fe_bind(const char *path) {
-        void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);  /* never closed: process lifetime */
-        if (!lib) return dlerror();
+    /* The file of the librdkafka that the already loaded module at ``module_path`` (confluent-kafka's
+       cimpl) resolves its symbols from, or NULL: never a second copy found on disk. */
+    static const char *fe_lib_of(const char *module_path) {
+        Dl_info info;
+        void *sym, *m = dlopen(module_path, RTLD_NOW | RTLD_NOLOAD);
+        if (!m) return NULL;
+        sym = dlsym(m, "rd_kafka_version_str");  /* searches the module and its dependencies */
+        dlclose(m);  /* only drops the reference NOLOAD took; cimpl keeps it mapped */
+        if (!sym || !dladdr(sym, &info) || !info.dli_fname) return NULL;
+        return info.dli_fname;
+    }
+
+    static void *fe_lib;
+    /* Bind librdkafka at ``path`` only if it is already mapped (RTLD_NOLOAD): NULL, or why not. */
+    static const char *fe_open(const char *path) {
+        fe_lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);  /* never closed: process lifetime */
+        return fe_lib ? NULL : "not loaded by confluent_kafka (RTLD_NOLOAD)";
+    }
+    /* Its version string (rd_kafka_version_str), or NULL when it has none. */
+    static const char *fe_version_str(void) {
+        const char *(*f)(void);
+        *(void **)&f = dlsym(fe_lib, "rd_kafka_version_str");
+        return f ? f() : NULL;
+    }
+    /* Resolve every function; the missing symbol's name, or NULL. */
+    static const char *fe_bind(void) {
+        void *lib = fe_lib;
     #define FE_SYM(field, name) if (!(*(void **)&fe_rk.field = dlsym(lib, name))) return name;
         FE_SYM(version, "rd_kafka_version") FE_SYM(conf_new, "rd_kafka_conf_new")
         FE_SYM(conf_set, "rd_kafka_conf_set") FE_SYM(conf_destroy, "rd_kafka_conf_destroy")
@@ -271,7 +294,10 @@ cdef extern from *:
         void (*metadata_destroy)(const rd_kafka_metadata_t *)
         rd_kafka_resp_err_t (*test_fatal_error)(rd_kafka_t *, rd_kafka_resp_err_t, const char *)
     fe_rk_t fe_rk
-    const char *fe_bind(const char *path)
+    const char *fe_lib_of(const char *module_path)
+    const char *fe_open(const char *path)
+    const char *fe_version_str()
+    const char *fe_bind()
     void fe_set_callbacks(rd_kafka_conf_t *)
 
     ctypedef struct fe_state:
@@ -331,35 +357,57 @@ QUEUE_FULL = ERR_QUEUE_FULL
 BAD_EVENT = FE_ERR_BAD_EVENT  # produce() stopped at a payload CloudEvents headers cannot be read from
 
 
-def _find_librdkafka() -> str:
-    """The librdkafka confluent-kafka uses: the wheel's bundled copy, else the system one."""
-    import ctypes.util
-    import glob
+# librdkafka versions this module's hand-declared ABI (structs, signatures) was tested with.
+TESTED_VERSIONS = ((2, 0, 0), (3, 0, 0))  # [from, to)
+
+
+def _version_tuple(text: str) -> tuple:
+    return tuple(int(p) for p in text.split("-")[0].split(".")[:3] if p.isdigit())
+
+
+def _librdkafka_path() -> str:
+    """The file of the librdkafka confluent_kafka.cimpl already mapped. FASTEV_LIBRDKAFKA names
+    another candidate (tests); it too is only used if already mapped and of the same version."""
+    import os
+
+    import confluent_kafka.cimpl
+
+    injected = os.environ.get("FASTEV_LIBRDKAFKA")
+    if injected:
+        return injected
+    cdef const char *found = fe_lib_of(os.fsencode(confluent_kafka.cimpl.__file__))
+    if found == NULL:
+        raise ImportError("fastev._core.kproducer: cannot find the librdkafka confluent_kafka.cimpl uses")
+    return os.fsdecode(<bytes>found)
+
+
+cdef str _bind(str path):
+    """Bind exactly ``path`` (already mapped), of confluent-kafka's librdkafka version, in the tested range."""
     import os
 
     import confluent_kafka
 
-    libs = os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs")
-    found = sorted(glob.glob(os.path.join(libs, "librdkafka*.so*")))
-    if found:
-        return found[0]
-    name = ctypes.util.find_library("rdkafka")
-    if name:
-        return name
-    raise ImportError("fastev._core.kproducer: librdkafka not found (neither in confluent_kafka.libs "
-                      "nor on the library path)")
-
-
-cdef void _bind(str path) except *:
-    cdef const char *missing = fe_bind(path.encode())
+    cdef const char *why = fe_open(os.fsencode(path))
+    if why != NULL:
+        raise ImportError(f"fastev._core.kproducer: {path}: {why.decode()}")
+    cdef const char *version = fe_version_str()
+    if version == NULL:
+        raise ImportError(f"fastev._core.kproducer: {path} is not librdkafka (no rd_kafka_version_str)")
+    have, want = version.decode("ascii", "replace"), confluent_kafka.libversion()[0]
+    if have != want:
+        raise ImportError(f"fastev._core.kproducer: {path} is librdkafka {have}, confluent_kafka uses {want}")
+    low, high = TESTED_VERSIONS
+    if not low <= _version_tuple(have) < high:
+        raise ImportError(f"fastev._core.kproducer: librdkafka {have} is outside the tested range "
+                          f"{'.'.join(map(str, low))} to before {'.'.join(map(str, high))}")
+    cdef const char *missing = fe_bind()
     if missing != NULL:
-        raise ImportError(f"fastev._core.kproducer: cannot use {path}: {missing.decode('utf-8', 'replace')}")
+        raise ImportError(f"fastev._core.kproducer: {path} has no {missing.decode('utf-8', 'replace')}")
+    return have
 
 
-LIBRDKAFKA = _find_librdkafka()
-_bind(LIBRDKAFKA)
-if fe_rk.version() < 0x010000ff:  # rd_kafka_fatal_error and producev headers: librdkafka >= 1.0
-    raise ImportError(f"fastev._core.kproducer: {LIBRDKAFKA} is older than librdkafka 1.0")
+LIBRDKAFKA = _librdkafka_path()
+LIBRDKAFKA_VERSION = _bind(LIBRDKAFKA)
 
 
 def err2str(int code) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -18,13 +19,16 @@ __all__ = ("NativeKafkaPublisher", "IMPLEMENTATION", "kproducer")
 
 
 def _load_kproducer() -> Any:
-    """fastev._core.kproducer, or None (FASTEV_NO_EXTENSIONS=1, or it failed: recorded)."""
+    """fastev._core.kproducer, or None: FASTEV_NO_EXTENSIONS=1, or it could not bind exactly the
+    librdkafka confluent-kafka uses (then one log line says why, and the reference publishes)."""
     if not _native.use_native():
         return None
     try:
         return importlib.import_module("fastev._core.kproducer")
     except ImportError as exc:
         _native.record_import_error(exc, "kproducer")
+        logging.getLogger("fastev.kafka").warning("native Kafka producer disabled (%s); publishing through "
+                                                  "confluent-kafka's producer", exc)
         return None
 
 
