@@ -37,6 +37,7 @@ cdef extern from *:
     #include <stdio.h>
     #include <stdint.h>
     #include <string.h>
+    #include <pthread.h>
     #include <sys/types.h>
 
     /* librdkafka public ABI (src/rdkafka.h), declared here: no headers at build time. */
@@ -73,6 +74,8 @@ cdef extern from *:
         void (*conf_set_dr_msg_cb)(rd_kafka_conf_t *,
                                    void (*)(rd_kafka_t *, const rd_kafka_message_t *, void *));
         void (*conf_set_error_cb)(rd_kafka_conf_t *, void (*)(rd_kafka_t *, int, const char *, void *));
+        void (*conf_set_log_cb)(rd_kafka_conf_t *, void (*)(const rd_kafka_t *, int, const char *, const char *));
+        void *(*opaque)(const rd_kafka_t *);
         rd_kafka_t *(*new_)(int, rd_kafka_conf_t *, char *, size_t);
         void (*destroy)(rd_kafka_t *);
         rd_kafka_topic_t *(*topic_new)(rd_kafka_t *, const char *, void *);
@@ -126,6 +129,7 @@ cdef extern from *:
         FE_SYM(conf_set_opaque, "rd_kafka_conf_set_opaque")
         FE_SYM(conf_set_dr_msg_cb, "rd_kafka_conf_set_dr_msg_cb")
         FE_SYM(conf_set_error_cb, "rd_kafka_conf_set_error_cb")
+        FE_SYM(conf_set_log_cb, "rd_kafka_conf_set_log_cb") FE_SYM(opaque, "rd_kafka_opaque")
         FE_SYM(new_, "rd_kafka_new") FE_SYM(destroy, "rd_kafka_destroy")
         FE_SYM(topic_new, "rd_kafka_topic_new") FE_SYM(topic_destroy, "rd_kafka_topic_destroy")
         FE_SYM(topic_name, "rd_kafka_topic_name") FE_SYM(producev, "rd_kafka_producev")
@@ -140,6 +144,11 @@ cdef extern from *:
         return NULL;
     }
 
+    #define FE_NLOGS 32
+    typedef struct { int level; char fac[24]; char msg[232]; } fe_log_t;
+    #define FE_ERR__TRANSPORT (-195)
+    #define FE_ERR__ALL_BROKERS_DOWN (-187)
+    #define FE_ERR__RESOLVE (-193)
     /* Per-producer delivery accounting, touched only by the thread serving callbacks. */
     typedef struct {
         int64_t *pending;          /* per slot: queued messages without a delivery report */
@@ -153,7 +162,30 @@ cdef extern from *:
         int32_t permanent[32]; int npermanent;
         rd_kafka_resp_err_t fail_err; rd_kafka_topic_t *fail_rkt;  /* first failure to raise */
         int fatal; rd_kafka_resp_err_t fatal_err; char fatal_str[512];
+        /* Broker connection trouble (_TRANSPORT, _ALL_BROKERS_DOWN...) seen by the error callback:
+           the first reason since the last successful metadata request, and whether all are down. */
+        rd_kafka_resp_err_t conn_err; char conn_str[512]; int all_down;
+        /* librdkafka's log lines, handed to Python's logging by drain (log callbacks run in
+           librdkafka's own threads, hence the lock); a full ring drops and counts: rate-limited. */
+        pthread_mutex_t loglock;
+        fe_log_t logs[FE_NLOGS];
+        int nlogs; int64_t dropped;
     } fe_state;
+
+    static void fe_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+        fe_state *st = (fe_state *)fe_rk.opaque(rk);
+        if (!st) return;
+        pthread_mutex_lock(&st->loglock);
+        if (st->nlogs < FE_NLOGS) {
+            st->logs[st->nlogs].level = level;
+            snprintf(st->logs[st->nlogs].fac, sizeof(st->logs[0].fac), "%s", fac ? fac : "");
+            snprintf(st->logs[st->nlogs].msg, sizeof(st->logs[0].msg), "%s", buf ? buf : "");
+            st->nlogs++;
+        } else {
+            st->dropped++;
+        }
+        pthread_mutex_unlock(&st->loglock);
+    }
 
     static void fe_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         fe_state *st = (fe_state *)opaque;
@@ -179,11 +211,19 @@ cdef extern from *:
             st->fatal_err = fe_rk.fatal_error(rk, st->fatal_str, sizeof(st->fatal_str));
             st->fatal = 1;
         }
+        if (err == FE_ERR__TRANSPORT || err == FE_ERR__ALL_BROKERS_DOWN || err == FE_ERR__RESOLVE) {
+            if (!st->conn_err && err != FE_ERR__ALL_BROKERS_DOWN) {  /* the first concrete reason */
+                st->conn_err = err;
+                snprintf(st->conn_str, sizeof(st->conn_str), "%s", reason ? reason : "");
+            }
+            if (err == FE_ERR__ALL_BROKERS_DOWN) st->all_down = 1;
+        }
     }
 
     static void fe_set_callbacks(rd_kafka_conf_t *conf) {
         fe_rk.conf_set_dr_msg_cb(conf, fe_dr_cb);
         fe_rk.conf_set_error_cb(conf, fe_error_cb);
+        fe_rk.conf_set_log_cb(conf, fe_log_cb);
     }
 
     /* One message as read from Python: pointers into objects kept alive by the caller. */
@@ -300,6 +340,16 @@ cdef extern from *:
     const char *fe_bind()
     void fe_set_callbacks(rd_kafka_conf_t *)
 
+    ctypedef struct pthread_mutex_t:
+        pass
+    ctypedef struct fe_log_t:
+        int level
+        char fac[24]
+        char msg[232]
+    int pthread_mutex_init(pthread_mutex_t *, void *)
+    int pthread_mutex_destroy(pthread_mutex_t *)
+    int pthread_mutex_lock(pthread_mutex_t *) nogil
+    int pthread_mutex_unlock(pthread_mutex_t *) nogil
     ctypedef struct fe_state:
         int64_t *pending
         int32_t *sealed
@@ -316,6 +366,13 @@ cdef extern from *:
         int fatal
         rd_kafka_resp_err_t fatal_err
         char fatal_str[512]
+        rd_kafka_resp_err_t conn_err
+        char conn_str[512]
+        int all_down
+        pthread_mutex_t loglock
+        fe_log_t logs[32]
+        int nlogs
+        int64_t dropped
     ctypedef struct fe_item:
         const char *val
         size_t vlen
@@ -491,6 +548,7 @@ cdef class Producer:
 
     def __cinit__(self) -> None:
         memset(&self.st, 0, sizeof(fe_state))
+        pthread_mutex_init(&self.st.loglock, NULL)
         self.rk = NULL
         self.in_use = NULL
         self.topics = {}
@@ -546,6 +604,7 @@ cdef class Producer:
         free(self.st.err_rkt)
         free(self.st.done)
         free(self.in_use)
+        pthread_mutex_destroy(&self.st.loglock)  # after destroy: no log callback runs any more
         self._unpin()
         free(self.items)
         free(self.hdrs)
@@ -665,6 +724,35 @@ cdef class Producer:
         done = [self.st.done[i] for i in range(self.st.ndone)]
         self.st.ndone = 0
         return fatal, failure, done
+
+    def drain_logs(self) -> tuple:
+        """librdkafka's log lines since the last call, as (syslog level, facility, text), and how
+        many were dropped because the ring was full (the rate limit)."""
+        cdef int i
+        cdef list lines = []
+        cdef int64_t dropped
+        with nogil:
+            pthread_mutex_lock(&self.st.loglock)
+        for i in range(self.st.nlogs):
+            lines.append((self.st.logs[i].level, self.st.logs[i].fac.decode("utf-8", "replace"),
+                          self.st.logs[i].msg.decode("utf-8", "replace")))
+        dropped = self.st.dropped
+        self.st.nlogs = 0
+        self.st.dropped = 0
+        pthread_mutex_unlock(&self.st.loglock)
+        return lines, dropped
+
+    def connection_error(self) -> tuple | None:
+        """(code, reason, all brokers down) of the first broker connection error the error
+        callback saw since the last ``clear_connection_error``, or None."""
+        if self.st.conn_err == 0 and not self.st.all_down:
+            return None
+        return self.st.conn_err, self.st.conn_str.decode("utf-8", "replace"), bool(self.st.all_down)
+
+    def clear_connection_error(self) -> None:
+        self.st.conn_err = 0
+        self.st.all_down = 0
+        self.st.conn_str[0] = 0
 
     @property
     def in_flight(self) -> int:

@@ -136,16 +136,24 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
         return _fail(f"sse: {e}", 2, log)
     read = _avro_reader(target.format)
 
-    consumer_conf = {**config.consumer, "bootstrap.servers": config.bootstrap_servers,
-                     "group.id": f"fastev-serve-{uuid.uuid4()}",  # required by librdkafka; never committed
-                     "enable.auto.commit": False, "enable.auto.offset.store": False}
+    from ..errors import DeliveryError
+    from ..kafka.librdkafka_log import client_topic_metadata, watched_client_config
+
+    # librdkafka's log through fastev's logging; an unreachable broker: one line within seconds
+    consumer_conf, watch = watched_client_config({
+        **config.consumer, "bootstrap.servers": config.bootstrap_servers,
+        "group.id": f"fastev-serve-{uuid.uuid4()}",  # required by librdkafka; never committed
+        "enable.auto.commit": False, "enable.auto.offset.store": False})
     try:
         consumer = Consumer(consumer_conf)
     except KafkaException as e:
         return _fail(f"kafka.consumer: {e.args[0].str()}", 2, log)
     try:
         try:
-            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            try:
+                meta = client_topic_metadata(consumer, watch, config.bootstrap_servers, topic, 10)
+            except DeliveryError as e:
+                return _fail(str(e), 1, log)
             if meta is None or meta.error is not None:
                 reason = meta.error.str() if meta is not None and meta.error is not None else "not found"
                 return _fail(f"topic {topic!r}: {reason}", 2, log)

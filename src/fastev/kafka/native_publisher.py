@@ -88,12 +88,22 @@ class NativeKafkaPublisher(KafkaPublisher):
         return DeliveryError(f"topic {topic!r}: cannot queue message: {kproducer.err2str(code)} "
                              f"({kproducer.err2name(code)})")
 
-    def _topic_error(self, topic: str) -> int | None:
-        err, topic_err = self._producer.topic_metadata(topic, self.metadata_timeout)
+    def _lookup(self, topic: str, timeout: float) -> tuple[str | None, int | None]:
+        err, topic_err = self._producer.topic_metadata(topic, timeout)
+        self._log.emit_all(self._producer.drain_logs())
         if err:
-            raise DeliveryError(f"cannot reach the Kafka cluster at {self.bootstrap} to look up topic "
-                                f"{topic!r}: {kproducer.err2str(err)} ({kproducer.err2name(err)})")
-        return None if topic_err is None else int(topic_err)
+            return f"{kproducer.err2str(err)} ({kproducer.err2name(err)})", None
+        return None, None if topic_err is None else int(topic_err)
+
+    def _connection_reason(self) -> str | None:
+        problem = self._producer.connection_error()
+        if problem is None:
+            return None
+        code, reason, _all_down = problem
+        return reason if code else "all brokers are down"
+
+    def _clear_connection_reason(self) -> None:
+        self._producer.clear_connection_error()
 
     def _new_token(self, token: Hashable) -> DeliveryToken:
         t = DeliveryToken(self, token, self._producer.new_slot())
@@ -122,6 +132,7 @@ class NativeKafkaPublisher(KafkaPublisher):
 
     def _collect(self) -> None:
         p = self._producer
+        self._log.emit_all(p.drain_logs())
         self.in_flight, self.delivered, self.failed = p.in_flight, p.delivered, p.failed
         news = p.collect()  # None unless a token completed or something failed: the common case
         if news is not None:

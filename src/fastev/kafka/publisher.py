@@ -31,6 +31,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ..errors import ConfigError, DeliveryError
+from .librdkafka_log import ConfluentLogger, ConnectionWatch, RateLimitedLog, lookup_topic
 from .producer_config import PERMANENT_ERRORS, UNKNOWN_TOPIC_ERRORS, checked_config
 from .tokens import DeliveryCallback, DeliveryToken, failure_text, fatal_error
 
@@ -81,11 +82,13 @@ class KafkaPublisher:
         def error_cb(err: KafkaError) -> None:
             if err.fatal():
                 self._raise_later(fatal_error(err.str(), err.name()))
+            self._watch.note(err.code(), err.str())
             if user_error_cb is not None:
                 user_error_cb(err)
 
         conf["error_cb"] = error_cb
         self._init_state(conf, on_delivery, strict, metadata_timeout)
+        conf.setdefault("logger", ConfluentLogger(self._log))  # not librdkafka's stderr
         self._producer: Any = Producer(conf)
         self._has_batch = hasattr(self._producer, "produce_batch")
 
@@ -105,6 +108,8 @@ class KafkaPublisher:
         self.failed = 0          # failed delivery reports
         self.backpressure = 0    # times a full queue made send() wait
         self.closed = False
+        self._watch = ConnectionWatch()  # why the brokers cannot be reached, if so (reference backend)
+        self._log = RateLimitedLog(own_levels="debug" in conf)
 
     # -- sending ------------------------------------------------------------------------------
     def send(self, topic: str, payloads: Sequence[bytes], keys: Sequence[str | bytes | None] | None = None,
@@ -252,16 +257,37 @@ class KafkaPublisher:
         self._known_topics.add(topic)
 
     def _topic_error(self, topic: str) -> int | None:
-        """The broker's error code for ``topic`` (0: fine), None when it did not list it."""
+        """The broker's error code for ``topic`` (0: fine), None when it did not list it; an
+        unreachable cluster is one DeliveryError within a few seconds (librdkafka_log.lookup_topic)."""
+        def lookup(step: float) -> tuple[str | None, int | None]:
+            failure, topic_err = self._lookup(topic, step)
+            if failure is None:
+                self._clear_connection_reason()
+            return failure, topic_err
+
+        return lookup_topic(lookup, self._serve_errors, self._connection_reason, self.bootstrap, topic,
+                            self.metadata_timeout)
+
+    def _lookup(self, topic: str, timeout: float) -> tuple[str | None, int | None]:
+        """One metadata request: (why it failed or None, the topic's error code or None)."""
         try:
-            md = self._producer.list_topics(topic, timeout=self.metadata_timeout)
+            md = self._producer.list_topics(topic, timeout=timeout)
         except KafkaException as exc:
-            raise DeliveryError(f"cannot reach the Kafka cluster at {self.bootstrap} to look up topic "
-                                f"{topic!r}: {exc.args[0]}") from None
+            return str(exc.args[0]), None
         t = md.topics.get(topic)
         if t is None:
-            return None
-        return 0 if t.error is None else int(t.error.code())
+            return None, None
+        return None, 0 if t.error is None else int(t.error.code())
+
+    def _serve_errors(self) -> None:
+        """Run the error callback for what librdkafka reported (it only runs inside poll)."""
+        self._producer.poll(0)
+
+    def _connection_reason(self) -> str | None:
+        return self._watch.reason()
+
+    def _clear_connection_reason(self) -> None:
+        self._watch.clear()
 
     # -- delivery accounting ------------------------------------------------------------------
     def seal(self, *tokens: Hashable) -> None:
