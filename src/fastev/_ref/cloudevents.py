@@ -154,7 +154,7 @@ def route_headers(payloads: Sequence[bytes], paths: Sequence[str], source_uris: 
     if len(payloads) != len(paths):
         raise ValueError(f"route_headers: {len(payloads)} payloads, {len(paths)} paths")
     out = []
-    for i, (payload, path) in enumerate(zip(payloads, paths)):
+    for i, (payload, path) in enumerate(zip(payloads, paths, strict=True)):  # lengths checked above
         try:
             out.append(message_headers(payload, path, source_uris, types, start, layout, tail))
         except ValueError as exc:

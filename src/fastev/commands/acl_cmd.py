@@ -84,7 +84,6 @@ def run_kafka_bindings(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..kafka.bindings import header_lines, plan_bindings, render_commands, render_json
-
     from ..pipeline.config import load_config
 
     try:

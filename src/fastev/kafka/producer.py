@@ -49,8 +49,8 @@ from typing import Any
 from ..errors import ConfigError, DecodeError, DeliveryError
 from ..routes import RouteSpec, load_routes
 from ..transcode import Transcoder
-from .delivery import DEFAULT_OCF_EVENTS, RouteSender
 from .dead_letter import dead_letter_message
+from .delivery import DEFAULT_OCF_EVENTS, RouteSender
 from .publisher import KafkaPublisher
 
 __all__ = ("EventProducer", "ProduceResult")
