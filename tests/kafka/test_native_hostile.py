@@ -18,6 +18,13 @@ PROBES = r'''
 import math
 from fastev._core import kproducer as kp
 
+from fastev._core import cloudevents as ce
+from fastev import RouteSpec, Transcoder
+LINE = b'{"msgType": "store", "date": "2024-01-01T00:00:00Z", "billingPath": "/p/x"}'
+batch = Transcoder("dcache-billing", [RouteSpec("all")]).feed(LINE, final=True)
+cbatch = Transcoder("dcache-billing", [RouteSpec("all")], framing="confluent", schema_id=2**31 - 1).feed(
+    LINE, final=True)
+assert batch.count("all") == cbatch.count("all") == 1
 p = kp.Producer({"bootstrap.servers": "127.0.0.1:1", "log_level": "0"})
 bare = kp.Producer.__new__(kp.Producer)  # never initialised
 slot = p.new_slot()
@@ -70,6 +77,21 @@ calls = {
     "bare.flush(0)": lambda: bare.flush(0),
     "bare.produce": lambda: bare.produce("t", [b"x"], None, None, 0, 0),
     "bare.topic_metadata": lambda: bare.topic_metadata("t", 0.1),
+    "ce.read_event_head(None)": lambda: ce.read_event_head(None, 0, "iskSt", 5, 20),
+    "ce.read_event_head(start huge)": lambda: ce.read_event_head(b"\x02a", 2**62, "iskSt", 5, 20),
+    "ce.read_event_head(start -1)": lambda: ce.read_event_head(b"\x02a", -1, "iskSt", 5, 20),
+    "ce.read_event_head(layout NUL)": lambda: ce.read_event_head(b"\x02a", 0, "isk\0t", 5, 20),
+    "ce.read_event_head(nsrc -1)": lambda: ce.read_event_head(b"\x02a\x00\x00\x00\x00", 0, "iskSt", -1, 20),
+    "ce.rfc3339_us(2**70)": lambda: ce.rfc3339_us(2**70),
+    "ce.rfc3339_us(float)": lambda: ce.rfc3339_us(1.5),
+    "ce.message_headers(path int)": lambda: ce.message_headers(b"", 5, (), (), 0, "iskSt", []),
+    "ce.route_headers(lengths)": lambda: ce.route_headers([b""], [], (), (), 0, "iskSt", []),
+    "codec.ce_headers(start -1)": lambda: batch.ce_headers("all", ("s",) * 5, ("k",) * 20, -1, "iskSt", []),
+    "codec.ce_headers(start huge)": lambda: batch.ce_headers("all", ("s",) * 5, ("k",) * 20, 2**40, "iskSt", []),
+    "codec.ce_headers(no sources)": lambda: batch.ce_headers("all", (), ("k",) * 20, 0, "iskSt", []),
+    "codec.ce_headers(bad layout)": lambda: batch.ce_headers("all", ("s",) * 5, ("k",) * 20, 0, "x", []),
+    "codec.ce_headers(confluent read as avro)": lambda: cbatch.ce_headers("all", ("s",) * 5, ("k",) * 20, 0,
+                                                                            "iskSt", []),
     "init twice": lambda: p.__init__({"bootstrap.servers": "x"}),
     "init bad permanent": lambda: kp.Producer({"bootstrap.servers": "x"}, True, ("a",)),
     "init too many permanent": lambda: kp.Producer({"bootstrap.servers": "x"}, True, tuple(range(33))),

@@ -11,6 +11,10 @@ from libc.stdint cimport int64_t
 from fastev._core.cloudevents cimport FE_CE_BAD_LAYOUT, FE_CE_BAD_TIME, FE_CE_NREASONS, FE_CE_OK, fe_ce_head, fe_ce_read_head, \
     fe_ce_reasons, fe_ce_rfc3339_us
 
+import operator
+
+_MIN_US = -62135596800000000  # 0001-01-01T00:00:00Z (FE_CE_MIN_US)
+_MAX_US = 253402300799999999  # 9999-12-31T23:59:59.999999Z (FE_CE_MAX_US)
 REASONS = tuple(fe_ce_reasons[i].decode() for i in range(FE_CE_NREASONS))
 
 
@@ -37,10 +41,14 @@ def read_event_head(payload, Py_ssize_t start, str layout, Py_ssize_t nsrc, Py_s
     return PyUnicode_DecodeUTF8(h.id, <Py_ssize_t>h.idlen, NULL), h.source, h.kind, h.time_us
 
 
-def rfc3339_us(int64_t time_us) -> str:
+def rfc3339_us(time_us) -> str:
     """UTC microseconds -> ``2026-02-11T08:14:05.310000Z``; ValueError outside years 0001-9999."""
     cdef char buf[28]
-    cdef int n = fe_ce_rfc3339_us(time_us, buf)
+    cdef int n
+    us = operator.index(time_us)  # TypeError for anything but an integer, as the reference
+    if not _MIN_US <= us <= _MAX_US:  # also what does not fit in 64 bits
+        raise _error(FE_CE_BAD_TIME)
+    n = fe_ce_rfc3339_us(<int64_t>us, buf)
     if n < 0:
         raise _error(FE_CE_BAD_TIME)
     return buf[:n].decode("ascii")

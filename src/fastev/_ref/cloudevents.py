@@ -7,6 +7,7 @@ every problem is a ValueError naming one of ``REASONS``, never an IndexError or 
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 __all__ = ("REASONS", "MIN_US", "MAX_US", "read_event_head", "rfc3339_us", "message_headers", "route_headers")
@@ -121,6 +122,7 @@ _last: tuple[int, str] = (-1 << 70, "")
 def rfc3339_us(time_us: int) -> str:
     """UTC microseconds -> ``2026-02-11T08:14:05.310000Z``; ValueError outside years 0001-9999."""
     global _last
+    time_us = operator.index(time_us)  # TypeError for anything but an integer
     if not MIN_US <= time_us <= MAX_US:
         raise ValueError(f"CloudEvents headers: {REASONS[_BAD_TIME]}")
     seconds, micros = divmod(time_us, 1_000_000)
