@@ -81,3 +81,21 @@ def test_a_mapped_library_that_is_not_librdkafka_is_refused() -> None:
     assert libc is not None
     line = fallback_line(run(libc, libc))
     assert "is not librdkafka" in line
+
+
+@pytest.mark.parametrize(("have", "want", "error"), [
+    ("2.16.0", "2.16.0", None),
+    ("2.0.0", "2.0.0", None),
+    ("2.16.0", "2.15.0", "is librdkafka 2.16.0, confluent_kafka uses 2.15.0"),
+    ("1.9.2", "1.9.2", "outside the tested range 2.0.0 to before 3.0.0"),
+    ("3.0.0", "3.0.0", "outside the tested range"),
+    ("garbage", "garbage", "outside the tested range"),
+])
+def test_the_version_rule(have: str, want: str, error: str | None) -> None:
+    from fastev._core import kproducer
+
+    if error is None:
+        kproducer.check_version(have, want, "/x/librdkafka.so.1")
+    else:
+        with pytest.raises(ImportError, match=error):
+            kproducer.check_version(have, want, "/x/librdkafka.so.1")

@@ -438,6 +438,16 @@ def _librdkafka_path() -> str:
     return os.fsdecode(<bytes>found)
 
 
+def check_version(str have, str want, str path) -> None:
+    """ImportError unless librdkafka ``have`` (at ``path``) is confluent-kafka's ``want`` and in TESTED_VERSIONS."""
+    if have != want:
+        raise ImportError(f"fastev._core.kproducer: {path} is librdkafka {have}, confluent_kafka uses {want}")
+    low, high = TESTED_VERSIONS
+    if not low <= _version_tuple(have) < high:
+        raise ImportError(f"fastev._core.kproducer: librdkafka {have} is outside the tested range "
+                          f"{'.'.join(map(str, low))} to before {'.'.join(map(str, high))}")
+
+
 cdef str _bind(str path):
     """Bind exactly ``path`` (already mapped), of confluent-kafka's librdkafka version, in the tested range."""
     import os
@@ -450,13 +460,8 @@ cdef str _bind(str path):
     cdef const char *version = fe_version_str()
     if version == NULL:
         raise ImportError(f"fastev._core.kproducer: {path} is not librdkafka (no rd_kafka_version_str)")
-    have, want = version.decode("ascii", "replace"), confluent_kafka.libversion()[0]
-    if have != want:
-        raise ImportError(f"fastev._core.kproducer: {path} is librdkafka {have}, confluent_kafka uses {want}")
-    low, high = TESTED_VERSIONS
-    if not low <= _version_tuple(have) < high:
-        raise ImportError(f"fastev._core.kproducer: librdkafka {have} is outside the tested range "
-                          f"{'.'.join(map(str, low))} to before {'.'.join(map(str, high))}")
+    have = version.decode("ascii", "replace")
+    check_version(have, confluent_kafka.libversion()[0], path)
     cdef const char *missing = fe_bind()
     if missing != NULL:
         raise ImportError(f"fastev._core.kproducer: {path} has no {missing.decode('utf-8', 'replace')}")
