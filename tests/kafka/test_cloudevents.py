@@ -233,3 +233,10 @@ def test_the_reference_time_cache_is_consistent_across_threads() -> None:
     for t in threads:
         t.join()
     assert bad == []
+
+
+@native_only
+def test_both_builders_have_the_same_reasons() -> None:
+    from fastev._core import cloudevents as native
+
+    assert native.REASONS == ref.REASONS
