@@ -10,9 +10,10 @@ from typing import Any
 
 from ._native import load
 from ._ref import decoder as _ref_decoder
-from ._ref.decoder import SOURCE_NAMES, Batch, DecodeStats
+from .batch import Batch, DecodeStats
 from .errors import DecodeError
 from .event import StorageEvent
+from .options import SOURCE_NAMES
 
 __all__ = ("Decoder", "DecodeResult", "decode", "SOURCE_NAMES", "IMPLEMENTATION", "Batch", "DecodeStats")
 

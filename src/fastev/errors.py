@@ -25,6 +25,7 @@ REASONS: dict[str, str] = {
     "non-canonical-path": "path is not a canonical absolute path",
     "unknown-subscription": "inotify subscription has no watched directory",
     "unknown-format": "record matches no known source format (auto detection)",
+    "too-many-errors": "more items of this message were rejected than are reported one by one",
 }
 
 

@@ -29,7 +29,7 @@ def stream(draw: Any, mutate: bool) -> tuple[str, list[bytes], list[bytes], dict
         data = data.rstrip(b"\r\n")     # no final newline: flushed by finish()
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=6)))
     chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)], strict=False)]
-    opts: dict[str, Any] = {"now_us": NOW_US, "pairing_window": draw(st.integers(0, 4))}
+    opts: dict[str, Any] = {"now_us": NOW_US, "pairing_window": draw(st.integers(1, 4))}
     if mutate and draw(st.booleans()):
         opts["max_record_bytes"] = draw(st.integers(1, 400))
     if draw(st.integers(0, 4)) == 0:
@@ -104,7 +104,7 @@ def sse_stream(draw: Any) -> tuple[list[bytes], dict[str, Any]]:
     data = b"".join(frames)
     cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=5)))
     chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)], strict=False)]
-    opts = {"inotify_watches": WATCHES, "now_us": NOW_US, "pairing_window": draw(st.integers(0, 3))}
+    opts = {"inotify_watches": WATCHES, "now_us": NOW_US, "pairing_window": draw(st.integers(1, 3))}
     if draw(st.integers(0, 5)) == 0:
         opts["max_record_bytes"] = draw(st.integers(20, 200))
     return chunks, opts

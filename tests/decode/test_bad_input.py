@@ -1,4 +1,4 @@
-"""FORMATS.md §4: bad records are rejected with a structured error; the good ones around them survive."""
+"""docs/formats.md §4: bad records are rejected with a structured error; the good ones around them survive."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Records the samples do not show, decoded per FORMATS.md (the format, not the samples)."""
+"""Records the samples do not show, decoded per docs/formats.md (the format, not the samples)."""
 from __future__ import annotations
 
 import json

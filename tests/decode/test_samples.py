@@ -1,4 +1,4 @@
-"""The samples decode as FORMATS.md says. Expected values are written out by hand from the spec."""
+"""The samples decode as docs/formats.md says. Expected values are written out by hand from the spec."""
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -20,7 +20,7 @@ cdef extern from *:
     enum { FE_CE_OK, FE_CE_TRUNCATED, FE_CE_LONG_VARINT, FE_CE_BAD_LENGTH, FE_CE_BAD_ID,
            FE_CE_BAD_SOURCE, FE_CE_BAD_KIND, FE_CE_BAD_TIME, FE_CE_BAD_LAYOUT, FE_CE_NREASONS };
     /* The reasons, by code; fastev._ref.cloudevents.REASONS holds the same texts. */
-    static const char *const fe_ce_reasons[FE_CE_NREASONS] = {
+    static const char *const fe_ce_reasons[FE_CE_NREASONS] __attribute__((unused)) = {
         "ok",
         "the payload ends inside its leading fields",
         "an Avro long is longer than 10 bytes",
@@ -77,6 +77,7 @@ cdef extern from *:
         size_t pos = start;
         int64_t v;
         int r, seen = 0;
+        h->id = ""; h->idlen = 0; h->source = h->kind = h->time_us = 0;  /* defined on every path */
         if (layout == NULL) return FE_CE_BAD_LAYOUT;
         for (const char *f = layout; *f; f++) {  /* each of i s k t exactly once, nothing unknown */
             static const char roles[] = "iskt";

@@ -5,10 +5,7 @@ from typing import Any
 from fastev._ref.decoder import Batch, DecodeStats
 from fastev.errors import DecodeError
 
-__all__ = ("Decoder", "RouteBatch", "Transcoder", "event_id", "murmur3_x64_128")
-
-def murmur3_x64_128(data: bytes, seed: int) -> tuple[int, int]: ...
-def event_id(source_ordinal: int, raw: bytes, index: int = 0) -> str: ...
+__all__ = ("Decoder", "RouteBatch", "Transcoder")
 
 class Decoder:
     @property

@@ -5,8 +5,11 @@ The contract is the pure-Python reference (fastev._ref.decoder, .transcoder and 
 modules they use): for every input the output here is identical, errors included.
 Per record on the success path nothing but C runs: the JSON-lines framer finds lines
 in the fed chunk, the scanner fills per-source key slots (json_scan.pxi), the source
-decoders fill an EventRec from them (codec_sources.pxi), and the Transcoder routes it
+decoders fill an EventRec from them (one .pxi per decoder: codec_billing, codec_gpfs,
+codec_s3, codec_inotify, each mirroring its _ref module), and the Transcoder routes it
 through the native ACL tries and Avro-encodes it once into per-route buffers.
+Every per-record cost is linear in the record's size (bench: ``fastev bench codec
+--adversarial``); errors of one S3 message share one raw bytes object and are bounded.
 
 Python objects are used where volume is low or the case is rare, each noted below:
 errors (DecodeError), the SSE framer of dCache storage events (the reference
@@ -15,7 +18,6 @@ IN_MOVED_FROM events of the rename pairer (kept as event dicts; moves are rare).
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.ref cimport Py_REFCNT
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, int32_t, int64_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, realloc
@@ -30,20 +32,29 @@ from fastev._core.cloudevents cimport FE_CE_BAD_LAYOUT, FE_CE_OK, fe_ce_head, fe
 import time
 
 from fastev._core.avro import encode_event as _encode_event_dict
-from fastev._ref.decoder import DEFAULT_MAX_RECORD_BYTES, SOURCE_NAMES, Batch, DecodeStats
 from fastev._ref.framing import SseFramer
-from fastev._ref.inotify_flags import DEFAULT_PAIRING_WINDOW
+from fastev.batch import Batch, DecodeStats
 from fastev._ref.inotify_sse import load_watches, watched_dir
-from fastev._ref.transcoder import FRAMINGS
+from fastev.options import (DEFAULT_MAX_RECORD_BYTES, DEFAULT_PAIRING_WINDOW, MAX_ERRORS_PER_MESSAGE,
+                            SOURCE_NAMES, check_decoder_options, check_transcoder_options)
 from fastev.errors import ConfigError, DecodeError
 from fastev.event import DECODER_NAMES, KINDS, SOURCES
+
+from fastev.options import MAX_GROUPS
+
+cdef int C_MAX_GROUPS = MAX_GROUPS
 
 include "codec_util.pxi"
 include "json_scan.pxi"
 include "codec_fields.pxi"
 include "codec_sources.pxi"
+include "codec_billing.pxi"
+include "codec_inotify_flags.pxi"
+include "codec_gpfs.pxi"
+include "codec_s3.pxi"
+include "codec_inotify.pxi"
 
-__all__ = ("Decoder", "RouteBatch", "Transcoder", "event_id", "murmur3_x64_128")
+__all__ = ("Decoder", "RouteBatch", "Transcoder")
 
 _SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
 cdef tuple REASONS = (
@@ -67,35 +78,33 @@ cdef Schema SCH_INOTIFY
 cdef Schema SCH_SYSTEM
 cdef Schema SCH_DETECT
 
-from fastev._ref import billing as _rb, gpfs as _rg, s3 as _rs, inotify_sse as _ri
+AUDIT_SLOTS = GPFS_COMMON + GPFS_AUDIT_ATTRS + ("oldPath", "bytesRead", "bytesWritten")
+WATCH_SLOTS = GPFS_COMMON + GPFS_WATCH_ATTRS
 
 
-def _tree_names(tree, prefix=""):
-    out = set()
-    for k, sub in tree.items():
-        name = f"{prefix}.{k}" if prefix else k
-        out.add(name)
-        if sub is not None:
-            out |= _tree_names(sub, name)
-    return out
+def _require(bint ok, str what):
+    """Import-time check that the C tables match the Python ones (an ImportError, kept under -O).
+    That the slot tables name exactly the fields the reference reads is checked by the tests
+    (tests/core/test_codec_hardening.py), so this module need not import the reference for it."""
+    if not ok:
+        raise ImportError(f"fastev._core.codec does not match the installed fastev sources ({what}); "
+                          "rebuild the extension")
 
 
-AUDIT_SLOTS = GPFS_COMMON + _rg.AUDIT_ATTRS + ("oldPath", "bytesRead", "bytesWritten")
-WATCH_SLOTS = GPFS_COMMON + _rg.WATCH_ATTRS
-
-assert SOURCES == ("DCACHE_BILLING", "DCACHE_INOTIFY", "GPFS_AUDIT", "GPFS_WATCH", "S3")
-assert KINDS.index("MOVED_OUT") == K_MOVED_OUT and KINDS.index("OTHER") == K_OTHER
-assert KINDS.index("ACCESS_DENIED") == K_ACCESS_DENIED and KINDS.index("RENAME") == K_RENAME
-assert set(BILLING_SLOTS) == _tree_names(_rb.READ_FIELDS) and len(BILLING_SLOTS) == B_N_SLOTS
-assert BILLING_SLOTS[B_session:B_cached + 1] == _rb.ATTR_KEYS
-assert BILLING_SLOTS[B_hsm_provider] == "hsm.provider" and BILLING_SLOTS[B_pi_port] == "protocolInfo.port"
-assert BILLING_SLOTS[B_status_msg] == "status.msg" and BILLING_SLOTS[B_VERSION] == "VERSION"
-assert set(AUDIT_SLOTS) == _tree_names(_rg.AUDIT_READ) and set(WATCH_SLOTS) == _tree_names(_rg.WATCH_READ)
-assert set(S3_REC_SLOTS) == _tree_names(_rs.RECORD_READ) and len(S3_REC_SLOTS) == E_N_SLOTS
-assert S3_REC_SLOTS[E_sequencer] == "s3.object.sequencer" and S3_REC_SLOTS[E_sourceIPAddress].endswith("IPAddress")
-assert set(S3_MSG_SLOTS) == _tree_names(_rs.MESSAGE_READ)
-assert set(INOTIFY_SLOTS) == _tree_names(_ri.DATA_READ) and set(SYSTEM_SLOTS) == _tree_names(_ri.SYSTEM_READ)
-assert INOTIFY_SLOTS[I_subscription] == "subscription" and INOTIFY_SLOTS[I_cookie] == "event.cookie"
+_require(SOURCES == ("DCACHE_BILLING", "DCACHE_INOTIFY", "GPFS_AUDIT", "GPFS_WATCH", "S3"), "source ordinals")
+_require(KINDS.index("MOVED_OUT") == K_MOVED_OUT and KINDS.index("OTHER") == K_OTHER
+         and KINDS.index("ACCESS_DENIED") == K_ACCESS_DENIED and KINDS.index("RENAME") == K_RENAME,
+         "kind ordinals")
+_require(len(BILLING_SLOTS) == B_N_SLOTS and BILLING_SLOTS[B_session] == "session"
+         and BILLING_SLOTS[B_cached] == "cached" and BILLING_SLOTS[B_hsm_provider] == "hsm.provider"
+         and BILLING_SLOTS[B_pi_port] == "protocolInfo.port" and BILLING_SLOTS[B_status_msg] == "status.msg"
+         and BILLING_SLOTS[B_VERSION] == "VERSION", "billing slots")
+_require(len(S3_REC_SLOTS) == E_N_SLOTS and S3_REC_SLOTS[E_sequencer] == "s3.object.sequencer"
+         and S3_REC_SLOTS[E_sourceIPAddress] == "requestParameters.sourceIPAddress", "S3 record slots")
+_require(INOTIFY_SLOTS[I_subscription] == "subscription" and INOTIFY_SLOTS[I_cookie] == "event.cookie",
+         "inotify slots")
+_require(len(AUDIT_SLOTS) <= MAX_SLOTS and len(WATCH_SLOTS) <= MAX_SLOTS and B_N_SLOTS <= MAX_SLOTS,
+         "slot counts")
 
 build_schema(&SCH_BILLING, BILLING_SLOTS)
 build_schema(&SCH_AUDIT, AUDIT_SLOTS)
@@ -106,11 +115,11 @@ build_schema(&SCH_INOTIFY, INOTIFY_SLOTS)
 build_schema(&SCH_SYSTEM, SYSTEM_SLOTS)
 build_schema(&SCH_DETECT, DETECT_SLOTS)
 
-GA_N_ATTRS = len(_rg.AUDIT_ATTRS)
+GA_N_ATTRS = len(GPFS_AUDIT_ATTRS)
 GA_oldPath = AUDIT_SLOTS.index("oldPath")
 GA_bytesRead = AUDIT_SLOTS.index("bytesRead")
 GA_bytesWritten = AUDIT_SLOTS.index("bytesWritten")
-GW_N_ATTRS = len(_rg.WATCH_ATTRS)
+GW_N_ATTRS = len(GPFS_WATCH_ATTRS)
 GW_cookie = WATCH_SLOTS.index("cookie")
 GW_mask = WATCH_SLOTS.index("mask")
 
@@ -157,30 +166,19 @@ cdef int detect_source(const Scan* sc) noexcept nogil:
     return -1
 
 
+cdef object slot_name(tuple names, int i):
+    """names[i], or None (the whole record) for an index outside the table: tuples are read
+    unchecked in this module (boundscheck=False), so every slot index goes through here."""
+    if 0 <= i < len(names):
+        return names[i]
+    return None
+
+
 cdef inline Py_ssize_t skip_ws_at(const unsigned char* s, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i = 0
     while i < n and (s[i] == 0x20 or s[i] == 0x0A or s[i] == 0x0D or s[i] == 0x09):
         i += 1
     return i
-
-
-# -- test helpers ------------------------------------------------------------------------------
-
-def murmur3_x64_128(data, seed):
-    """(h1, h2) of MurmurHash3_x64_128 (low 32 bits of seed, as the reference)."""
-    cdef const unsigned char[::1] view = bytes(data)
-    cdef uint64_t h1, h2
-    cdef Py_ssize_t n = view.shape[0]
-    cdef const unsigned char* p = <const unsigned char*>b""
-    if n:
-        p = &view[0]
-    murmur3_128(p, n, <uint32_t>(seed & 0xFFFFFFFF), &h1, &h2)
-    return h1, h2
-
-
-def event_id(int source_ordinal, raw, index=0):
-    h1, h2 = murmur3_x64_128(raw, source_ordinal * (1 << 24) + (index % (1 << 24)))
-    return f"{h1:016x}{h2:016x}"
 
 
 # -- per-route output ------------------------------------------------------------------------
@@ -262,10 +260,13 @@ cdef class _RouteOut:
 cdef class RouteBatch:
     """Per-route output of one feed (API of fastev._ref.transcoder.RouteBatch).
 
-    Payloads are stored as one buffer per route; Python lists are built when asked."""
+    Payloads are stored as one buffer per route; Python lists are built when asked.
+    A batch is never written again once returned: when the caller drops it, its emptied
+    buffers go back to the transcoder's pool (``_pool``) for a later feed's new batch."""
     cdef readonly tuple routes
     cdef dict _index
     cdef list _outs
+    cdef list _pool              # the transcoder's spare buffers, or None
     cdef public list errors
     cdef public object stats
 
@@ -273,8 +274,20 @@ cdef class RouteBatch:
         self.routes = tuple(routes)
         self._index = {r: i for i, r in enumerate(self.routes)}
         self._outs = [_RouteOut() for _ in self.routes]
+        self._pool = None
         self.errors = []
         self.stats = DecodeStats()
+
+    def __dealloc__(self):
+        # Nobody can read this batch any more: hand its buffers (emptied, memory kept) back, so
+        # steady streaming writes into pages already mapped. Attributes may have been cleared
+        # already when the batch died in a reference cycle; then there is nothing to hand back.
+        cdef _RouteOut out
+        if self._pool is None or self._outs is None or len(self._pool) >= POOL_SIZE:
+            return
+        for out in self._outs:
+            out.clear()
+        self._pool.append(self._outs)
 
     cdef _RouteOut _out(self, route):
         return <_RouteOut>self._outs[self._index[route]]
@@ -361,6 +374,22 @@ cdef class RouteBatch:
         return self._out(route).path_list()
 
 
+cdef enum:
+    POOL_SIZE = 2      # spare buffer sets kept per transcoder (one batch in use, one being read)
+
+
+cdef RouteBatch new_route_batch(tuple routes, dict index, list pool):
+    """A fresh batch object over spare buffers from ``pool`` when there are some."""
+    cdef RouteBatch b = RouteBatch.__new__(RouteBatch)
+    b.routes = routes
+    b._index = index
+    b._outs = pool.pop() if pool else [_RouteOut() for _ in routes]
+    b._pool = pool
+    b.errors = []
+    b.stats = None
+    return b
+
+
 @cython.final
 cdef class _RouteSink:
     """Routes decoded events (EventRec, or a pending-move dict) and encodes them once."""
@@ -375,7 +404,9 @@ cdef class _RouteSink:
     cdef WriteBuffer enc
     cdef RouteBatch batch
     cdef Py_ssize_t hint     # bytes to reserve in a route buffer before its first payload
-    cdef RouteBatch last     # the batch returned by the previous feed (reused when released)
+    cdef tuple names         # route names, and their index: shared by every batch
+    cdef dict index
+    cdef list pool           # buffers of batches the caller released (RouteBatch.__dealloc__)
 
     def __init__(self, routes, bint confluent, schema_id):
         self.routes = tuple(routes)
@@ -403,6 +434,9 @@ cdef class _RouteSink:
                 self.schema_id = <uint32_t>schema_id
         self.enc = WriteBuffer(1024)
         self.batch = None
+        self.names = tuple(r.name for r in self.routes)
+        self.index = {r: i for i, r in enumerate(self.names)}
+        self.pool = []
 
     cdef int takes(self, Py_ssize_t r, const char* path, Py_ssize_t n, int kind) except -1:
         cdef object f
@@ -469,21 +503,12 @@ cdef class _RouteSink:
         return 0
 
     cdef begin(self, Py_ssize_t input_bytes):
-        cdef _RouteOut out
         # Avro is smaller than the JSON it comes from: reserving the input size up front (capped)
         # spares the per-feed regrowth copies; untouched reserved pages cost no memory.
         self.hint = min(input_bytes, 8 << 20)
-        # Reuse the previous feed's batch when nobody else holds it any more (refcount: ours
-        # only): its buffers keep their mapped pages, so steady streaming stops page-faulting.
-        if self.last is not None and Py_REFCNT(self.last) <= 2:  # ours + the temporary for the call
-            self.batch = self.last
-            for out in self.batch._outs:
-                out.clear()
-            self.batch.errors = []
-            self.batch.stats = None
-        else:
-            self.batch = RouteBatch([r.name for r in self.routes])
-        self.last = self.batch
+        # Always a new batch object (the caller may still hold the previous ones); its buffers
+        # come from a released batch when there is one.
+        self.batch = new_route_batch(self.names, self.index, self.pool)
         self.raise_schema = False
 
     cdef RouteBatch end(self, object batch):
@@ -521,7 +546,7 @@ cdef class Decoder:
     cdef list errors
     cdef int64_t n_records, n_decoded, n_skipped, n_rejected, n_loss
     cdef int64_t now
-    cdef object hold             # Python bytes an EventRec points into (inotify)
+    cdef list hold               # Python bytes an EventRec points into (inotify)
     cdef _RouteSink sink
 
     def __cinit__(self, *args, **kwargs):
@@ -538,10 +563,7 @@ cdef class Decoder:
 
     def __init__(self, str source, *, inotify_watches=None, max_record_bytes=DEFAULT_MAX_RECORD_BYTES,
                  pairing_window=DEFAULT_PAIRING_WINDOW, now_us=None):
-        if source not in SOURCE_NAMES:
-            raise ConfigError(f"source: unknown decoder {source!r}; choose one of {', '.join(SOURCE_NAMES)}")
-        if max_record_bytes < 1:
-            raise ConfigError("max_record_bytes must be positive")
+        check_decoder_options(source, SOURCE_NAMES, max_record_bytes, pairing_window)
         self.source = source
         self.watches = load_watches(inotify_watches)
         self.max_record_bytes = max_record_bytes
@@ -835,7 +857,7 @@ cdef class Decoder:
         dup = first_duplicate(&c.sc)
         if dup >= 0:
             return self._reject_c(data, n, index, offset, line, DECODER_NAMES[src], R_DUPLICATE,
-                                  SLOT_NAMES[src][dup])
+                                  slot_name(SLOT_NAMES[src], dup))
         arena_reset(&c.arena)
         event_init(c, src)
         if src == S_DCACHE_BILLING:
@@ -848,7 +870,7 @@ cdef class Decoder:
             if self._not_an_event(rc):
                 return 0
             return self._reject_c(data, n, index, offset, line, DECODER_NAMES[src], rc,
-                                  SLOT_NAMES[src][c.err_field])
+                                  slot_name(SLOT_NAMES[src], c.err_field))
         make_event_id(c.ev.id, src, data, n, 0)
         return self._pair_add(index)
 
@@ -866,11 +888,17 @@ cdef class Decoder:
 
     cdef int _s3(self, const unsigned char* data, Py_ssize_t n, int64_t index, int64_t offset,
                  int64_t line) except -1:
-        """One S3 message: each Records[i] is one event (not paired), id index i."""
+        """One S3 message: each Records[i] is one event (not paired), id index i.
+
+        Every error of the message shares one raw bytes object, built at the first rejection;
+        past MAX_ERRORS_PER_MESSAGE the rest are counted and summarised in one final error
+        (as _ref Decoder._s3): a message of many bad items costs memory linear in its size."""
         cdef Ctx* c = self.c
         cdef Slot records, item
-        cdef Py_ssize_t pos, i = 0
-        cdef int rc
+        cdef Py_ssize_t pos, i = 0, first = -1, last = -1, over = 0, reported = 0
+        cdef int rc, slot
+        cdef object raw = None, name
+        cdef unsigned char digest[16]
         if first_duplicate(&c.sc) >= 0:
             return self._reject_c(data, n, index, offset, line, "s3", R_DUPLICATE, "Records")
         records = c.sc.slots[M_Records]
@@ -879,34 +907,46 @@ cdef class Decoder:
             return 0
         if records.type != J_ARR:
             return self._reject_c(data, n, index, offset, line, "s3", R_WRONG_TYPE, "Records")
+        message_digest(digest, S_S3, data, n)   # hashed once: the record ids hash only the digest
         pos = records.start + 1
         while array_next(&c.sc, &pos, &item):
+            slot = -1
             if item.type != J_OBJ:
-                self._reject_c(data, n, index, offset, line, "s3", R_NOT_AN_OBJECT, f"Records[{i}]")
-                i += 1
-                continue
-            rescan_object(&c.sc, &SCH_S3REC, item.start)
-            rc = first_duplicate(&c.sc)
-            if rc >= 0:
-                self._reject_c(data, n, index, offset, line, "s3", R_DUPLICATE,
-                               f"Records[{i}].{S3_REC_SLOTS[rc]}")
-                i += 1
-                continue
-            arena_reset(&c.arena)
-            event_init(c, S_S3)
-            rc = decode_s3_record(c)
-            if rc == R_NOMEM:
-                raise MemoryError()
-            if rc:
-                self._reject_c(data, n, index, offset, line, "s3", rc,
-                               f"Records[{i}].{S3_REC_SLOTS[c.err_field]}")
-                i += 1
-                continue
-            make_event_id(c.ev.id, S_S3, data, n, i)
-            self._emit_rec()
+                rc = R_NOT_AN_OBJECT
+            else:
+                rescan_object(&c.sc, &SCH_S3REC, item.start)
+                slot = first_duplicate(&c.sc)
+                if slot >= 0:
+                    rc = R_DUPLICATE
+                else:
+                    arena_reset(&c.arena)
+                    event_init(c, S_S3)
+                    rc = decode_s3_record(c)
+                    if rc == R_NOMEM:
+                        raise MemoryError()
+                    slot = c.err_field
+            if rc == R_OK:
+                make_event_id(c.ev.id, S_S3, digest, 16, i)
+                self._emit_rec()
+            elif reported < MAX_ERRORS_PER_MESSAGE:
+                if raw is None:
+                    raw = PyBytes_FromStringAndSize(<const char*>data, n)
+                name = slot_name(S3_REC_SLOTS, slot)
+                self._reject(raw, index, offset, line, "s3", rc,
+                             f"Records[{i}]" if name is None else f"Records[{i}].{name}")
+                reported += 1
+            else:
+                if not over:
+                    first = i
+                over += 1
+                last = i
+                self.n_rejected += 1
             i += 1
         if i == 0:
             self.n_skipped += 1
+        if over:
+            self.errors.append(DecodeError("too-many-errors", f"Records[{first}..{last}]: {over} more rejected",
+                                           index=index, offset=offset, line=line, source="s3", raw=raw))
         return 0
 
     # -- dCache storage events over SSE (_ref Decoder._frame) -------------------------------
@@ -956,127 +996,19 @@ cdef class Decoder:
             else:
                 self.n_skipped += 1
             return 0
-        rc = self._decode_inotify(frame.id if frame.id else None)
+        self.hold = []
+        rc = decode_inotify(c, self.watches, frame.id if frame.id else None, self.now, self.hold)
         if rc:
             self.hold = None
             if self._not_an_event(rc):
                 return 0
-            return self._reject(raw, index, offset, line, "dcache-inotify", rc, INOTIFY_SLOTS[c.err_field])
+            return self._reject(raw, index, offset, line, "dcache-inotify", rc,
+                                slot_name(INOTIFY_SLOTS, c.err_field))
         make_event_id(c.ev.id, S_DCACHE_INOTIFY, <const unsigned char*>PyBytes_AS_STRING(raw),
                       PyBytes_GET_SIZE(raw), 0)
         self._pair_add(index)
         self.hold = None
         return 0
-
-    cdef int _decode_inotify(self, object sse_id) except -1:
-        """_ref/inotify_sse.decode_inotify; returns a reason code (R_OK: c.ev filled)."""
-        cdef Ctx* c = self.c
-        cdef EventRec* ev = &c.ev
-        cdef const Slot* sl
-        cdef Slot item
-        cdef Py_ssize_t pos, total, k
-        cdef int rc, n_flags, i, kind
-        cdef bint present, is_dir
-        cdef Str* flags
-        cdef Str sub, name, cookie, seg
-        cdef char* buf
-        cdef bytes dir_b
-        rc = get_obj(c, I_event, &present)
-        if rc:
-            return rc
-        if not present:
-            c.err_field = I_event
-            return R_MISSING
-        sl = &c.sc.slots[I_mask]
-        if slot_absent(sl):
-            c.err_field = I_mask
-            return R_MISSING
-        if sl.type != J_ARR:
-            c.err_field = I_mask
-            return R_WRONG_TYPE
-        n_flags = 0
-        pos = sl.start + 1
-        while array_next(&c.sc, &pos, &item):
-            if item.type != J_STR:
-                c.err_field = I_mask
-                return R_WRONG_TYPE
-            n_flags += 1
-        buf = arena_alloc(&c.arena, (n_flags + 1) * <Py_ssize_t>sizeof(Str) + 16)
-        if buf == NULL:
-            return R_NOMEM
-        flags = <Str*>((<uintptr_t>buf + 15) & ~(<uintptr_t>15))
-        pos = sl.start + 1
-        i = 0
-        total = 0
-        while array_next(&c.sc, &pos, &item):
-            rc = slot_text(c, &item, &flags[i])
-            if rc:
-                return rc
-            total += flags[i].len + 1
-            i += 1
-        rc = classify_flags(flags, n_flags, &kind, &is_dir)
-        if rc:
-            return rc
-        if kind < 0:
-            return R_SKIP
-        rc = get_text(c, I_subscription, True, &sub)
-        if rc:
-            return rc
-        sub_str = PyUnicode_DecodeUTF8(sub.ptr, sub.len, NULL)
-        directory = watched_dir(self.watches, sub_str)
-        if directory is None:
-            c.err_field = I_subscription
-            return R_UNKNOWN_SUB
-        dir_b = (<str>directory).encode("utf-8")
-        self.hold = (dir_b, sse_id)
-        rc = get_text(c, I_name, False, &name)
-        if rc:
-            return rc
-        if name.len < 0:
-            ev.path = mkstr(PyBytes_AS_STRING(dir_b), len(dir_b))
-        elif memchr(name.ptr, b'/', <size_t>name.len) != NULL:
-            c.err_field = I_name   # a child name, never a path
-            return R_NON_CANONICAL
-        else:
-            buf = concat3(c, mkstr(PyBytes_AS_STRING(dir_b), len(dir_b)), b"/", 1, name, &k)
-            if buf == NULL:
-                return R_NOMEM
-            rc = get_path(c, mkstr(buf, k), I_name, &ev.path)
-            if rc:
-                return rc
-        rc = get_scalar(c, I_cookie, &cookie)
-        if rc:
-            return rc
-        # raw_type = "|".join(mask)
-        buf = arena_alloc(&c.arena, total)
-        if buf == NULL:
-            return R_NOMEM
-        k = 0
-        for i in range(n_flags):
-            if i:
-                buf[k] = b'|'
-                k += 1
-            memcpy(buf + k, flags[i].ptr, <size_t>flags[i].len)
-            k += flags[i].len
-        ev.raw_type = mkstr(buf, k)
-        ev.time_us = self.now
-        ev.is_dir = is_dir
-        ev.kind = K_OTHER if kind >= 100 else kind
-        c.pseudo_kind = kind
-        c.cookie = cookie
-        if sse_id is not None:
-            add_attr(c, b"sse_id", 6, mkstr(PyBytes_AS_STRING(sse_id), PyBytes_GET_SIZE(sse_id)))
-        add_attr(c, b"cookie", 6, cookie)
-        # subscription.rstrip("/").rsplit("/", 1)[-1]
-        seg = sub
-        while seg.len > 0 and seg.ptr[seg.len - 1] == b'/':
-            seg.len -= 1
-        k = seg.len
-        while k > 0 and seg.ptr[k - 1] != b'/':
-            k -= 1
-        add_attr(c, b"subscription", 12, mkstr(seg.ptr + k, seg.len - k))
-        return R_OK
-
 
 # -- the transcoder ----------------------------------------------------------------------------
 
@@ -1090,13 +1022,7 @@ cdef class Transcoder:
     cdef _RouteSink sink
 
     def __init__(self, str source, routes, *, framing="avro", schema_id=0, **decoder_options):
-        if framing not in FRAMINGS:
-            raise ConfigError(f"framing: {framing!r} is not one of {FRAMINGS}")
-        if framing == "confluent" and not (isinstance(schema_id, int) and 0 <= schema_id <= INT32_MAX):
-            raise ConfigError(f"schema_id: {schema_id!r} is outside 0..2**31-1")
-        names = [r.name for r in routes]
-        if len(set(names)) != len(names):
-            raise ConfigError("routes: names must be unique")
+        check_transcoder_options(routes, framing, schema_id)
         self.routes = tuple(routes)
         self.framing = framing
         self.schema_id = schema_id

@@ -1,6 +1,6 @@
 # Typed field access on scanned slots (included by codec.pyx); mirrors _ref/fields.py.
 # Each accessor returns 0 or a reason code; on a reason, c.err_field names the slot.
-# Empty text counts as absent (FORMATS.md §1); JSON null is absent too.
+# Empty text counts as absent (docs/formats.md §1); JSON null is absent too.
 
 cdef enum:
     R_OK = 0
@@ -230,13 +230,17 @@ cdef void event_init(Ctx* c, int source) noexcept nogil:
     c.err_field = -1
 
 
-cdef int add_group(Ctx* c, Str g) noexcept nogil:
-    """Append to groups unless already there (source order, no duplicates)."""
+cdef int add_group(Ctx* c, Str g, int field) noexcept nogil:
+    """Append to groups unless already there (source order, no duplicates). At most MAX_GROUPS
+    (fastev.options, as _ref/billing.py): the scan stays linear in the record's size."""
     cdef int i
     cdef Str* grown
     for i in range(c.ev.n_groups):
         if str_same(c.groups[i], g):
             return R_OK
+    if c.ev.n_groups >= C_MAX_GROUPS:
+        c.err_field = field
+        return R_OUT_OF_RANGE
     if c.ev.n_groups == c.cap_groups:
         grown = <Str*>realloc(c.groups, <size_t>(c.cap_groups * 2 + 8) * sizeof(Str))
         if grown == NULL:

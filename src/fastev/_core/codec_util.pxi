@@ -238,7 +238,7 @@ cdef void murmur3_128(const unsigned char* data, Py_ssize_t n, uint32_t seed,
 
 cdef const char* HEXDIGITS = b"0123456789abcdef"
 
-# FORMATS.md §1 / _ref/eventid.py: id = hex(h1) + hex(h2) of MurmurHash3_x64_128 over the raw
+# docs/formats.md §1 / _ref/eventid.py: id = hex(h1) + hex(h2) of MurmurHash3_x64_128 over the raw
 # record, seed = source ordinal * 2**24 + index (low 32 bits used, as the reference).
 cdef void make_event_id(char* out, int source, const unsigned char* raw, Py_ssize_t n,
                         Py_ssize_t index) noexcept nogil:
@@ -251,6 +251,20 @@ cdef void make_event_id(char* out, int source, const unsigned char* raw, Py_ssiz
         h1 >>= 4
         out[31 - i] = HEXDIGITS[h2 & 0xF]
         h2 >>= 4
+
+
+# S3 record ids (_ref/eventid.py, docs/formats.md §1): the message is hashed once, seed
+# ordinal * 2**24, into 16 bytes (h1 then h2, little-endian); Records[i]'s id is make_event_id over
+# those 16 bytes with index i. Hashing the message per record would cost quadratic CPU.
+cdef void message_digest(unsigned char* out, int source, const unsigned char* raw, Py_ssize_t n) noexcept nogil:
+    cdef uint64_t h1, h2
+    cdef int i
+    murmur3_128(raw, n, <uint32_t>((<uint64_t>source * (1 << 24)) & 0xFFFFFFFFULL), &h1, &h2)
+    for i in range(8):
+        out[i] = <unsigned char>(h1 & 0xFF)
+        out[8 + i] = <unsigned char>(h2 & 0xFF)
+        h1 >>= 8
+        h2 >>= 8
 
 
 # -- small string helpers -------------------------------------------------------------------------
@@ -344,7 +358,7 @@ cdef int parse_int(const char* p, Py_ssize_t n, bint allow_minus, int64_t* out) 
     return INT_OK
 
 
-# -- timestamps (_ref/timeparse.py; FORMATS.md §3.1, §3.3) -------------------------------------
+# -- timestamps (_ref/timeparse.py; docs/formats.md §3.1, §3.3) -------------------------------------
 
 cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
     cdef int64_t q = a // b
@@ -379,6 +393,11 @@ cdef inline int num_at(const unsigned char* s, Py_ssize_t i, Py_ssize_t k) noexc
         v = v * 10 + (s[j] - 48)
     return v
 
+
+# _ref/timeparse.MIN_SECONDS / END_SECONDS: the UTC instant must be in the years 0001-9999.
+cdef enum:
+    TIME_MIN_DAYS = -719162    # days_from_civil(1, 1, 1)
+    TIME_END_DAYS = 2932897    # days_from_civil(10000, 1, 1)
 
 cdef int DAYS_IN_MONTH[12]
 DAYS_IN_MONTH[:] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -446,11 +465,13 @@ cdef bint parse_time(const char* text, Py_ssize_t n, bint gpfs, int64_t* out) no
     if oh > 23 or om > 59:
         return False
     secs = days_from_civil(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - sign * (oh * 3600 + om * 60)
+    if secs < <int64_t>TIME_MIN_DAYS * 86400 or secs >= <int64_t>TIME_END_DAYS * 86400:
+        return False
     out[0] = secs * 1000000 + us
     return True
 
 
-# -- canonical paths (FORMATS.md §2, _ref/paths.py) --------------------------------------------
+# -- canonical paths (docs/formats.md §2, _ref/paths.py) --------------------------------------------
 
 cdef int canon_path(Arena* a, Str p, Str* out) noexcept nogil:
     """1 = canonical form in *out (pointing into p when p is already canonical), 0 = refused,

@@ -1,4 +1,4 @@
-"""dCache billing records (FORMATS.md §3.1) -> event dict.
+"""dCache billing records (docs/formats.md §3.1) -> event dict.
 
 Fields are read in a fixed order; the first bad one decides the reason, and
 the native decoder (``_core/billing.pxi``) reads them in the same order.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..options import MAX_GROUPS
 from .fields import (
     INT32_MAX,
     INT32_MIN,
@@ -131,7 +132,9 @@ class _Subject:
             if primary and self.gid_primary is None:
                 self.gid_primary = gid
         elif name in ("FQANPrincipal", "GroupNamePrincipal", "OpenIdGroup"):
-            if value and value not in self.groups:
+            if value and value not in self.groups:   # at most MAX_GROUPS long: linear per record
+                if len(self.groups) >= MAX_GROUPS:
+                    raise Reject("out-of-range", "subject")
                 self.groups.append(value)
         elif name == "Origin":
             if self.origin is None and value:

@@ -9,49 +9,31 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import ConfigError, DecodeError
+from ..batch import Batch, DecodeStats
+from ..errors import DecodeError
 from ..event import DECODER_NAMES, SOURCES
+from ..options import (
+    DEFAULT_MAX_RECORD_BYTES,
+    DEFAULT_PAIRING_WINDOW,
+    MAX_ERRORS_PER_MESSAGE,
+    SOURCE_NAMES,
+    check_decoder_options,
+)
 from .billing import READ_FIELDS as BILLING_READ
 from .billing import decode_billing
-from .eventid import event_id
+from .eventid import event_id, message_digest
 from .fields import Reject, Skip, check_duplicates
 from .framing import LineFramer, RawRecord, SseFrame, SseFramer
 from .gpfs import AUDIT_READ, WATCH_READ, decode_gpfs_audit, decode_gpfs_watch
-from .inotify_flags import DEFAULT_PAIRING_WINDOW, Loss, RenamePairer
+from .inotify_flags import Loss, RenamePairer
 from .inotify_sse import DATA_READ, SYSTEM_READ, decode_inotify, decode_system, load_watches
 from .jsonparse import JObj, JsonError, parse
 from .s3 import MESSAGE_READ, RECORD_READ, decode_s3_record, s3_records
 
-DEFAULT_MAX_RECORD_BYTES = 1 << 20
+__all__ = ("DEFAULT_MAX_RECORD_BYTES", "SOURCE_NAMES", "Batch", "DecodeStats", "Decoder", "decode_all")
 _FAILED = object()
 _JSON_READ = {"dcache-billing": BILLING_READ, "gpfs-audit": AUDIT_READ, "gpfs-watch": WATCH_READ}
-SOURCE_NAMES = DECODER_NAMES + ("auto",)
 _SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
-
-
-class DecodeStats:
-    __slots__ = ("records", "decoded", "skipped", "rejected", "loss")
-
-    def __init__(self) -> None:
-        self.records = self.decoded = self.skipped = self.rejected = self.loss = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def add(self, other: DecodeStats) -> None:
-        for k in self.__slots__:
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-
-
-class Batch:
-    """What one feed produced: event dicts in order, errors in order, counters."""
-
-    __slots__ = ("events", "errors", "stats")
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.errors: list[DecodeError] = []
-        self.stats = DecodeStats()
 
 
 def detect_source(msg: JObj) -> str | None:
@@ -73,10 +55,7 @@ class Decoder:
     def __init__(self, source: str, *, inotify_watches: dict[str, str] | None = None,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
                  pairing_window: int = DEFAULT_PAIRING_WINDOW, now_us: int | None = None) -> None:
-        if source not in SOURCE_NAMES:
-            raise ConfigError(f"source: unknown decoder {source!r}; choose one of {', '.join(SOURCE_NAMES)}")
-        if max_record_bytes < 1:
-            raise ConfigError("max_record_bytes must be positive")
+        check_decoder_options(source, SOURCE_NAMES, max_record_bytes, pairing_window)
         self.source = source
         self.watches = load_watches(inotify_watches)
         self.max_record_bytes = max_record_bytes
@@ -175,6 +154,18 @@ class Decoder:
             return _FAILED
         return value
 
+    def _outcome(self, rec: RawRecord, index: int, source: str, out: Batch, decode: Any, *args: Any) -> Any:
+        """decode(*args), with its Reject / Skip / Loss outcome reported; _FAILED when it had one."""
+        try:
+            return decode(*args)
+        except Reject as r:
+            self._reject(rec, index, source, r.reason, r.field, out)
+        except Skip:
+            out.stats.skipped += 1
+        except Loss:
+            out.stats.loss += 1
+        return _FAILED
+
     def _json_record(self, rec: RawRecord, now: int, out: Batch) -> None:
         index = self.index
         self.index += 1
@@ -192,28 +183,13 @@ class Decoder:
                 return
             source = detected
         ordinal = DECODER_NAMES.index(source)
-        try:
-            if source == "s3":
-                self._s3(rec, value, index, ordinal, out)
-                return
-            check_duplicates(value, _JSON_READ[source])
-            cookie = None
-            if source == "dcache-billing":
-                ev: dict[str, Any] | None = decode_billing(value)
-            elif source == "gpfs-audit":
-                ev = decode_gpfs_audit(value)
-            else:
-                res = decode_gpfs_watch(value)
-                ev, cookie = res if res is not None else (None, None)
-        except Reject as r:
-            self._reject(rec, index, source, r.reason, r.field, out)
+        if source == "s3":
+            self._outcome(rec, index, source, out, self._s3, rec, value, index, ordinal, out)
             return
-        except Skip:
-            out.stats.skipped += 1
+        res = self._outcome(rec, index, source, out, _decode_json, source, value)
+        if res is _FAILED:
             return
-        except Loss:
-            out.stats.loss += 1
-            return
+        ev, cookie = res
         if ev is None:
             out.stats.skipped += 1
             return
@@ -222,11 +198,15 @@ class Decoder:
             self._emit(e, out)
 
     def _s3(self, rec: RawRecord, msg: JObj, index: int, ordinal: int, out: Batch) -> None:
+        """Each Records[i] is one event. Every error of the message shares its one raw bytes
+        object; past MAX_ERRORS_PER_MESSAGE the rest are summarised in one final error."""
         check_duplicates(msg, MESSAGE_READ)
         records = s3_records(msg)
         if not records:
             out.stats.skipped += 1
             return
+        digest = message_digest(ordinal, rec.data)   # hashed once: record ids hash only this
+        summary = _Summary()
         for i, item in enumerate(records):
             prefix = f"Records[{i}]"
             try:
@@ -234,10 +214,16 @@ class Decoder:
                     check_duplicates(item, RECORD_READ, prefix)
                 ev = decode_s3_record(item, prefix)
             except Reject as r:
-                self._reject(rec, index, "s3", r.reason, r.field, out)
+                if summary.count(i):
+                    self._reject(rec, index, "s3", r.reason, r.field, out)
+                else:
+                    out.stats.rejected += 1
                 continue
-            ev["id"] = event_id(ordinal, rec.data, i)
+            ev["id"] = event_id(ordinal, digest, i)
             self._emit(ev, out)
+        if summary.over:
+            out.errors.append(DecodeError("too-many-errors", summary.field(), index=index, offset=rec.offset,
+                                          line=rec.line, source="s3", raw=rec.data))
 
     def _frame(self, frame: SseFrame, now: int, out: Batch) -> None:
         rec = frame.raw
@@ -254,21 +240,8 @@ class Decoder:
         if value is _FAILED:
             return
         sse_id = frame.id.decode("utf-8") if frame.id else None
-        try:
-            if frame.event == "SYSTEM":
-                check_duplicates(value, SYSTEM_READ)
-                decode_system(value)
-                return
-            check_duplicates(value, DATA_READ)
-            res = decode_inotify(value, self.watches, sse_id, now)
-        except Reject as r:
-            self._reject(rec, index, source, r.reason, r.field, out)
-            return
-        except Skip:
-            out.stats.skipped += 1
-            return
-        except Loss:
-            out.stats.loss += 1
+        res = self._outcome(rec, index, source, out, _decode_frame, frame.event, value, self.watches, sse_id, now)
+        if res is _FAILED:
             return
         if res is None:
             out.stats.skipped += 1
@@ -277,6 +250,52 @@ class Decoder:
         ev["id"] = event_id(SOURCES.index("DCACHE_INOTIFY"), rec.data, 0)
         for e in self.pairer.add(index, ev, cookie):
             self._emit(e, out)
+
+
+class _Summary:
+    """Counts one message's rejected items; the first MAX_ERRORS_PER_MESSAGE are reported."""
+
+    __slots__ = ("reported", "over", "first", "last")
+
+    def __init__(self) -> None:
+        self.reported = self.over = 0
+        self.first = self.last = -1
+
+    def count(self, i: int) -> bool:
+        """True: report item i's error; False: it only counts towards the summary."""
+        if self.reported < MAX_ERRORS_PER_MESSAGE:
+            self.reported += 1
+            return True
+        if not self.over:
+            self.first = i
+        self.over += 1
+        self.last = i
+        return False
+
+    def field(self) -> str:
+        return f"Records[{self.first}..{self.last}]: {self.over} more rejected"
+
+
+def _decode_json(source: str, value: JObj) -> tuple[dict[str, Any] | None, Any]:
+    """One dCache billing or GPFS record: (event or None for skip, rename cookie)."""
+    check_duplicates(value, _JSON_READ[source])
+    if source == "dcache-billing":
+        return decode_billing(value), None
+    if source == "gpfs-audit":
+        return decode_gpfs_audit(value), None
+    res = decode_gpfs_watch(value)
+    return res if res is not None else (None, None)
+
+
+def _decode_frame(event: str, value: JObj, watches: Any, sse_id: str | None,
+                  now: int) -> tuple[dict[str, Any], Any] | None:
+    """One dCache storage-event frame: (event, cookie), or None when it is not an event."""
+    if event == "SYSTEM":
+        check_duplicates(value, SYSTEM_READ)
+        decode_system(value)
+        return None
+    check_duplicates(value, DATA_READ)
+    return decode_inotify(value, watches, sse_id, now)
 
 
 def _valid_utf8(data: bytes) -> bool:

@@ -5,6 +5,14 @@ over the exact raw record bytes, with seed = source ordinal * 2**24 + index of
 the record inside its message. Same input, same id, on every run and machine,
 so replays can be de-duplicated downstream. The native core computes the same
 function in C; `mmh3` serves as an independent oracle in the tests.
+
+S3 messages carry many records: hashing the whole message once per record would make
+one message cost quadratic CPU. Their records hash the message once and then only its
+16-byte digest (docs/formats.md §1):
+
+    digest = h1 (8 bytes little-endian) + h2 (8 bytes little-endian)
+             of MurmurHash3_x64_128(message, seed = source ordinal * 2**24)
+    id of Records[i] = event_id(source ordinal, digest, i)
 """
 from __future__ import annotations
 
@@ -77,3 +85,9 @@ def murmur3_x64_128(data: bytes, seed: int) -> tuple[int, int]:
 def event_id(source_ordinal: int, raw: bytes, index: int = 0) -> str:
     h1, h2 = murmur3_x64_128(raw, source_ordinal * MAX_INDEX + (index % MAX_INDEX))
     return f"{h1:016x}{h2:016x}"
+
+
+def message_digest(source_ordinal: int, raw: bytes) -> bytes:
+    """The 16 bytes an S3 message's record ids are computed from (hashed once per message)."""
+    h1, h2 = murmur3_x64_128(raw, source_ordinal * MAX_INDEX)
+    return h1.to_bytes(8, "little") + h2.to_bytes(8, "little")

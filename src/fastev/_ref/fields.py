@@ -1,7 +1,7 @@
 """Typed field access for the reference decoders.
 
 Every accessor either returns a clean value (None when absent) or raises
-Reject(reason, field). FORMATS.md §1: empty text counts as absent; §4: wrong
+Reject(reason, field). docs/formats.md §1: empty text counts as absent; §4: wrong
 types, negative or overflowing numbers reject the record.
 """
 from __future__ import annotations
@@ -113,7 +113,7 @@ def check_duplicates(root: Any, read: dict[str, Any], prefix: str = "") -> None:
     """Reject the first (in text order) repeated name among the fields a decoder reads.
 
     ``read`` is a tree: name -> None for a leaf, or name -> sub-tree for an object
-    whose own fields are read. Repeats elsewhere are tolerated (FORMATS.md §4).
+    whose own fields are read. Repeats elsewhere are tolerated (docs/formats.md §4).
     """
     best: tuple[int, str] | None = None
     stack: list[tuple[Any, dict[str, Any], str]] = [(root, read, prefix)]

@@ -1,4 +1,4 @@
-"""GPFS / Storage Scale file audit (FORMATS.md §3.3) and watch folder (§3.4) records -> event dict.
+"""GPFS / Storage Scale file audit (docs/formats.md §3.3) and watch folder (§3.4) records -> event dict.
 
 Every number is a JSON string in these formats; JSON numbers are accepted too.
 """

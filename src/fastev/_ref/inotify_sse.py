@@ -1,4 +1,4 @@
-"""dCache storage events over SSE (FORMATS.md §3.2): one dispatched frame -> event.
+"""dCache storage events over SSE (docs/formats.md §3.2): one dispatched frame -> event.
 
 Framing (W3C HTML "server-sent events", §9.2.6 interpreting an event stream)
 lives in framing.py; this module turns one frame's type and data into an event.

@@ -1,4 +1,4 @@
-"""The event dict every reference decoder fills (FORMATS.md §1 field names)."""
+"""The event dict every reference decoder fills (docs/formats.md §1 field names)."""
 from __future__ import annotations
 
 from typing import Any

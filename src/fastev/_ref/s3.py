@@ -1,4 +1,4 @@
-"""S3 bucket notifications, AWS / MinIO / Ceph RGW (FORMATS.md §3.6) -> event dicts.
+"""S3 bucket notifications, AWS / MinIO / Ceph RGW (docs/formats.md §3.6) -> event dicts.
 
 One message holds ``Records``; each record is one event, with its index in
 the message mixed into the event id. Error fields name the record:

@@ -1,12 +1,14 @@
 """Timestamps to UTC microseconds, without datetime (the native core does the same arithmetic).
 
-Two shapes (FORMATS.md §3):
+Two shapes (docs/formats.md §3):
 - ISO-8601 as dCache and S3 write it: ``2026-02-11T09:14:05.31+01:00``,
   ``...Z``; fraction of 0 to 9 digits; offset ``Z`` or ``±HH:MM``.
 - GPFS: ``2025-07-28_16:53:11.869+0100``; underscore between date and time,
   offset ``±HHMM`` (``±HH:MM`` and ``Z`` are accepted too).
-Digits beyond the microsecond are truncated. Anything else returns None and
-the decoder rejects the record with ``bad-time``.
+Digits beyond the microsecond are truncated. The UTC instant must fall in the
+years 0001-9999 (so every accepted time has an RFC 3339 form: ``0000-01-01T00:00:00+23:59``
+is in year 0 in UTC and is refused). Anything else returns None and the decoder
+rejects the record with ``bad-time``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ _GPFS = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})_([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(?:(Z)|([+-])([0-9]{2}):?([0-9]{2}))\Z"
 )
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# Accepted UTC instants, in seconds since the epoch: 0001-01-01T00:00:00Z <= t < 10000-01-01T00:00:00Z.
+MIN_SECONDS = -719162 * 86400
+END_SECONDS = 2932897 * 86400
 
 
 def days_from_civil(y: int, m: int, d: int) -> int:
@@ -51,6 +56,8 @@ def _to_us(m: re.Match[str]) -> int | None:
             return None
         offset_s = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
     secs = days_from_civil(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - offset_s
+    if not MIN_SECONDS <= secs < END_SECONDS:
+        return None
     return secs * 1_000_000 + us
 
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import ConfigError
+from ..options import FRAMINGS, MAX_SCHEMA_ID, check_transcoder_options  # noqa: F401 - re-exported
 from .avro import confluent_frame, encode_event
 from .decoder import Batch, Decoder, DecodeStats
-
-FRAMINGS = ("avro", "confluent")
-MAX_SCHEMA_ID = (1 << 31) - 1  # Confluent schema ids are positive int32
 
 
 class CompiledRoute:
@@ -92,13 +89,7 @@ class Transcoder:
 
     def __init__(self, source: str, routes: Sequence[CompiledRoute], *, framing: str = "avro",
                  schema_id: int = 0, **decoder_options: Any) -> None:
-        if framing not in FRAMINGS:
-            raise ConfigError(f"framing: {framing!r} is not one of {FRAMINGS}")
-        if framing == "confluent" and not (isinstance(schema_id, int) and 0 <= schema_id <= MAX_SCHEMA_ID):
-            raise ConfigError(f"schema_id: {schema_id!r} is outside 0..2**31-1")
-        names = [r.name for r in routes]
-        if len(set(names)) != len(names):
-            raise ConfigError("routes: names must be unique")
+        check_transcoder_options(routes, framing, schema_id)
         self.routes = tuple(routes)
         self.framing = framing
         self.schema_id = schema_id

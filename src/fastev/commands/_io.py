@@ -1,6 +1,7 @@
 """Shared plumbing for the subcommands: opening inputs, reading in bounded chunks, error lines."""
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from typing import IO, Any
 from ..errors import ConfigError, DecodeError
 
 CHUNK_BYTES = 4 << 20  # bounded batches: memory stays flat whatever the input size
+HEAD_BYTES = 1024      # what binary_reason looks at
 
 
 class UsageError(Exception):
@@ -50,6 +52,22 @@ def batches(codec: Any, f: IO[bytes]) -> Iterator[Any]:
     yield codec.finish()
 
 
+def binary_reason(head: bytes) -> str | None:
+    """Why the start of an input is not text at all (every supported format is UTF-8 text), or None.
+
+    A NUL byte, or more than a tenth of the characters undecodable or control characters: an
+    executable or random data, not a text input with a few bad records (those are rejected one by one).
+    """
+    head = head[:HEAD_BYTES]
+    if b"\x00" in head:
+        return "it contains NUL bytes"
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(head, final=False)
+    bad = sum(1 for ch in text if ch == "\ufffd" or (ch < " " and ch not in "\t\n\r\f"))
+    if bad * 10 > len(text):
+        return "it is binary data (invalid UTF-8 or control characters)"
+    return None
+
+
 def load_watches(path: str | None) -> dict[str, str] | None:
     if path is None:
         return None
@@ -65,10 +83,13 @@ def load_watches(path: str | None) -> dict[str, str] | None:
 
 
 class ErrorSink:
-    """Rejected records as JSON lines: to --errors FILE, else stderr."""
+    """Rejected records as JSON lines: to --errors FILE, else stderr; at most ``limit`` of them
+    (None: all), the rest only counted in ``suppressed``."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, limit: int | None = None) -> None:
         self.count = 0
+        self.suppressed = 0
+        self.limit = limit
         self._own = path is not None
         try:
             self._out: IO[str] = open(path, "w", encoding="utf-8") if path else sys.stderr  # noqa: SIM115
@@ -77,6 +98,9 @@ class ErrorSink:
 
     def write(self, errors: list[DecodeError], input_name: str) -> None:
         for e in errors:
+            if self.limit is not None and self.count >= self.limit:
+                self.suppressed += 1
+                continue
             d: dict[str, Any] = e.to_dict()
             d["input"] = input_name
             self._out.write(json.dumps(d, ensure_ascii=False) + "\n")

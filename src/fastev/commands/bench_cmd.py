@@ -16,6 +16,8 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--cli-records", type=int, default=1_000_000, help="records for the end-to-end CLI row")
     c.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     c.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    c.add_argument("--adversarial", action="store_true",
+                   help="per-byte cost of worst-case records of each decoder next to typical ones")
     c.set_defaults(run=run_codec)
     pl = bsub.add_parser("pipeline", help="raw records -> Kafka on a real broker, fastev vs the peer bridge")
     pl.add_argument("--records", type=int, default=200_000)
@@ -41,6 +43,14 @@ def add_parser(sub: Any) -> None:
 
 
 def run_codec(args: argparse.Namespace) -> int:
+    if args.adversarial:
+        from ..bench import codec_adversarial
+
+        sizes = (4 << 10, 32 << 10) if args.quick else (64 << 10, 512 << 10)
+        rep = codec_adversarial.run(sizes=sizes, out_dir=args.out)
+        print(codec_adversarial.markdown(rep))
+        print(f"results: {args.out}/codec-adversarial-{rep['host']}.json and .md")
+        return 0
     from ..bench import codec
 
     report = codec.run(args.records, args.repeats, args.cli_records, args.out, quick=args.quick)
