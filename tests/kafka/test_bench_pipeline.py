@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastev.bench import pipeline
-from fastev.kafka.sink import IMPLEMENTATION
+from fastev.kafka.native_publisher import IMPLEMENTATION
 
 
 def test_bench_pipeline_small_run_delivers_every_row_and_accounts_cpu(tmp_path: Path) -> None:

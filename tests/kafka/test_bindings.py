@@ -86,6 +86,28 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "acl.toml", tmp_path / "pipeline.toml"
 
 
+def load_plan(acl: Path, config: Path, **kw: object):  # noqa: ANN201 - a BindingPlan
+    from fastev.pipeline.config import load_config
+
+    return plan_bindings(acl, load_config(config), **kw)  # type: ignore[arg-type]
+
+
+def test_the_kafka_layer_does_not_import_the_layers_above_it() -> None:
+    """kafka/ sits below pipeline/, sse/ and commands/: e.g. plan_bindings gets the loaded
+    pipeline config passed in instead of importing pipeline.config."""
+    import ast
+
+    upward = []
+    for module in (Path(__file__).parents[2] / "src" / "fastev" / "kafka").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                name = "." * node.level + node.module
+                if name.lstrip(".").split(".")[0] in ("pipeline", "sse", "commands", "cli") or any(
+                        f"fastev.{top}" in name for top in ("pipeline", "sse", "commands", "cli")):
+                    upward.append(f"{module.name}: {name}")
+    assert upward == []
+
+
 def fastev(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fastev", "acl", "kafka-bindings", *args],
                           capture_output=True, text=True, env=ENV, timeout=60)
@@ -102,7 +124,7 @@ def test_principal_mapping() -> None:
 
 
 def test_bindings_equal_hand_written_list(files: tuple[Path, Path]) -> None:
-    plan = plan_bindings(*files)
+    plan = load_plan(*files)
     assert [b.to_dict() for b in plan.bindings] == EXPECTED
     assert all(isinstance(b, KafkaAclBinding) for b in plan.bindings)
     notes = "\n".join(plan.notes)
@@ -112,7 +134,7 @@ def test_bindings_equal_hand_written_list(files: tuple[Path, Path]) -> None:
 
 
 def test_dead_letter_readers_only_when_given(files: tuple[Path, Path]) -> None:
-    plan = plan_bindings(*files, dead_letter_principals=["user:ops"])
+    plan = load_plan(*files, dead_letter_principals=["user:ops"])
     assert [b.to_dict() for b in plan.bindings] == EXPECTED + [
         _b("User:ops", "READ", "rejected"), _b("User:ops", "DESCRIBE", "rejected")]
 

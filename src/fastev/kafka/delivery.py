@@ -14,7 +14,8 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 from ..avro import OcfWriter
-from .sink import CloudEventHeaders, KafkaSink
+from .cloudevents import CloudEventHeaders
+from .publisher import KafkaPublisher
 
 __all__ = ("RouteSender", "RouteTargetLike", "OCF_HEADERS", "OCF_MAX_BYTES", "DEFAULT_OCF_EVENTS", "ocf_block")
 
@@ -46,10 +47,10 @@ def ocf_block(count: int, block: bytes) -> bytes:
 
 
 class RouteSender:
-    """Sends a route's events from a RouteBatch through a KafkaSink under one delivery token."""
+    """Sends a route's events from a RouteBatch through a KafkaPublisher under one delivery token."""
 
-    def __init__(self, sink: KafkaSink, ce_source: str | None = None) -> None:
-        self.sink = sink
+    def __init__(self, publisher: KafkaPublisher, ce_source: str | None = None) -> None:
+        self.publisher = publisher
         self.ce = {"avro": CloudEventHeaders(ce_source),
                    "confluent": CloudEventHeaders(ce_source, framing="confluent")}
 
@@ -63,7 +64,7 @@ class RouteSender:
         if target.format == "ocf":
             files = [ocf_block(count, block) for count, block in
                      batch.blocks(target.name, target.ocf_events, OCF_MAX_BYTES)]
-            self.sink.send(topic, files, None, [OCF_HEADERS] * len(files), token=token)
+            self.publisher.send(topic, files, None, [OCF_HEADERS] * len(files), token=token)
             return n, len(files)
         payloads = batch.payloads(target.name)
         if target.key == "path":
@@ -73,5 +74,5 @@ class RouteSender:
         else:
             keys = None
         headers = self.ce[target.format].for_route(batch, target.name)
-        self.sink.send(topic, payloads, keys, headers, token=token)
+        self.publisher.send(topic, payloads, keys, headers, token=token)
         return n, n

@@ -49,8 +49,9 @@ from typing import Any
 from ..errors import ConfigError, DecodeError, DeliveryError
 from ..routes import RouteSpec, load_routes
 from ..transcode import Transcoder
+from .dead_letter import dead_letter_message
 from .delivery import DEFAULT_OCF_EVENTS, RouteSender
-from .sink import KafkaSink, dead_letter_message
+from .publisher import KafkaPublisher
 
 __all__ = ("EventProducer", "ProduceResult")
 
@@ -130,8 +131,8 @@ class EventProducer:
         self._callbacks: dict[Hashable, OnDelivery] = {}
         self._serial = itertools.count()
         self._transcoders: dict[tuple[str, str], Transcoder] = {}
-        self.sink = KafkaSink(kafka_conf, on_delivery=self._delivered)
-        self._sender = RouteSender(self.sink, config.get("fastev.ce_source"))
+        self.publisher = KafkaPublisher(kafka_conf, on_delivery=self._delivered)
+        self._sender = RouteSender(self.publisher, config.get("fastev.ce_source"))
         self.rejected = 0
         self.queued = 0
         self._check_topics()
@@ -141,7 +142,7 @@ class EventProducer:
         if self.dead_letter_topic:
             topics.add(self.dead_letter_topic)
         for topic in sorted(topics):
-            self.sink.ensure_topic(topic)
+            self.publisher.ensure_topic(topic)
 
     def _transcoder(self, source: str, framing: str) -> Transcoder:
         tc = self._transcoders.get((source, framing))
@@ -200,9 +201,9 @@ class EventProducer:
                     self._on_reject(err)
                 if self.dead_letter_topic:
                     value, headers = dead_letter_message(err, source=err.source or source)
-                    self.sink.send(self.dead_letter_topic, [value], None, [headers], token=token)
+                    self.publisher.send(self.dead_letter_topic, [value], None, [headers], token=token)
         finally:
-            self.sink.seal(token)
+            self.publisher.seal(token)
         self.queued += sum(result.queued.values())
         return result
 
@@ -216,11 +217,11 @@ class EventProducer:
             cb(error, token)
 
     def poll(self, timeout: float = 0.0) -> int:
-        return self.sink.poll(timeout)
+        return self.publisher.poll(timeout)
 
     def flush(self, timeout: float | None = None) -> int:
         """Wait until every queued message is acknowledged (0), as ``Producer.flush``."""
-        return self.sink.flush(timeout)
+        return self.publisher.flush(timeout)
 
     def finish(self, source: str | None = None) -> ProduceResult:
         """End of input for ``source`` (default: all): emit unpaired moves as MOVED_OUT."""
@@ -236,10 +237,10 @@ class EventProducer:
     def close(self, timeout: float | None = 30.0) -> None:
         """finish() every source, then flush."""
         self.finish()
-        self.sink.close(30.0 if timeout is None else timeout)
+        self.publisher.close(30.0 if timeout is None else timeout)
 
     def __len__(self) -> int:
-        return len(self.sink)
+        return len(self.publisher)
 
     def __enter__(self) -> EventProducer:
         return self

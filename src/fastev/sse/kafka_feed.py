@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import IO, Any, cast
 
 from fastev.aio import run_event_loop
+from fastev.errors import DeliveryError
 
 __all__ = ("start_offsets", "avro_reader", "feed_and_serve", "FeedError")
 
@@ -93,6 +94,8 @@ class _Feed:
                           for p in partitions}
         except KafkaException as e:
             raise FeedError(f"topic {self.topic!r}: {e.args[0].str()}", 1) from None
+        except DeliveryError as e:  # the cluster could not be reached: one line naming its servers
+            raise FeedError(str(e), 1) from None
         first = start_offsets(watermarks, replay)
         for p in partitions:
             self.hub.seek(p, first[p], watermarks[p][0])
@@ -125,18 +128,21 @@ def feed_and_serve(config: Any, topic: str, fmt: str, hub: Any, app: Any, log: I
     SIGINT/SIGTERM; returns 0, or raises :class:`FeedError`."""
     from confluent_kafka import Consumer, KafkaException
 
+    from fastev.kafka.librdkafka_log import client_topic_metadata, watched_client_config
     from fastev.sse.server import start
 
-    consumer_conf = {**config.consumer, "bootstrap.servers": config.bootstrap_servers,
-                     "group.id": f"fastev-serve-{uuid.uuid4()}",  # required by librdkafka; never committed
-                     "enable.auto.commit": False, "enable.auto.offset.store": False}
+    # librdkafka's log through fastev's logging; an unreachable broker: one line within seconds
+    consumer_conf, watch = watched_client_config({
+        **config.consumer, "bootstrap.servers": config.bootstrap_servers,
+        "group.id": f"fastev-serve-{uuid.uuid4()}",  # required by librdkafka; never committed
+        "enable.auto.commit": False, "enable.auto.offset.store": False})
     try:
         consumer = Consumer(consumer_conf)
     except KafkaException as e:
         raise FeedError(f"kafka.consumer: {e.args[0].str()}", 2) from None
     try:
         feed = _Feed(consumer, topic, hub, avro_reader(fmt), log,
-                     lambda: consumer.list_topics(topic, timeout=10).topics.get(topic))
+                     lambda: client_topic_metadata(consumer, watch, config.bootstrap_servers, topic, 10))
         partitions, watermarks, first = feed.position(config.sse.replay)
 
         async def main() -> int:
