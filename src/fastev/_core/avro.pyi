@@ -3,9 +3,9 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from fastev.event import StorageEvent
-
 from typing_extensions import Buffer
+
+from fastev.event import StorageEvent
 
 class WriteBuffer:
     def __init__(self, capacity: int = 0) -> None: ...

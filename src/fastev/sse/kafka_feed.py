@@ -128,9 +128,8 @@ def feed_and_serve(config: Any, topic: str, fmt: str, hub: Any, app: Any, log: I
     SIGINT/SIGTERM; returns 0, or raises :class:`FeedError`."""
     from confluent_kafka import Consumer, KafkaException
 
-    from fastev.sse.server import start
-
     from fastev.kafka.librdkafka_log import client_topic_metadata, watched_client_config
+    from fastev.sse.server import start
 
     # librdkafka's log through fastev's logging; an unreachable broker: one line within seconds
     consumer_conf, watch = watched_client_config({
