@@ -20,7 +20,7 @@ from fastev.kafka import native_publisher as publisher_module
 
 from ..conftest import SAMPLES
 from .conftest import FILES, SOURCES
-from .test_sink import assert_sent_order_per_key
+from .test_publisher import assert_sent_order_per_key
 
 NO_EXTENSIONS = os.environ.get("FASTEV_NO_EXTENSIONS", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(NO_EXTENSIONS, reason="native extension disabled by FASTEV_NO_EXTENSIONS")
