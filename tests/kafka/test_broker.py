@@ -15,7 +15,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from fastev.errors import ConfigError, DeliveryError
-from fastev.kafka import EmbeddedBroker, KafkaSink, tansu_path
+from fastev.kafka import EmbeddedBroker, KafkaPublisher, tansu_path
 from fastev.kafka.broker import INSTALL_HINT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ def test_start_stop_leaves_no_process() -> None:
         b.create_topics(["x", "y"], partitions=2)
         b.create_topics(["x"])  # existing topics are left alone
         assert b.topics() == {"x": 2, "y": 2}
-        sink = KafkaSink({"bootstrap.servers": b.bootstrap})
+        sink = KafkaPublisher({"bootstrap.servers": b.bootstrap})
         sink.send("x", [b"v"] * 3)
         sink.flush(10)
         del sink

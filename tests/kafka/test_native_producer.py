@@ -1,4 +1,4 @@
-"""The native produce path (fastev._core.kproducer behind KafkaSink) against the real broker.
+"""The native produce path (fastev._core.kproducer behind KafkaPublisher) against the real broker.
 
 Equivalence with the confluent-kafka reference backend: the same messages, keys, headers
 and partitions arrive, and delivery accounting (tokens, counters, errors) is the same.
@@ -15,12 +15,12 @@ import pytest
 
 from fastev import RouteSpec, Transcoder
 from fastev.errors import ConfigError, DeliveryError
-from fastev.kafka import CloudEventHeaders, EmbeddedBroker, KafkaSink
-from fastev.kafka import sink as sink_module
+from fastev.kafka import CloudEventHeaders, EmbeddedBroker, KafkaPublisher
+from fastev.kafka import native_publisher as publisher_module
 
 from ..conftest import SAMPLES
 from .conftest import FILES, SOURCES
-from .test_sink import assert_sent_order_per_key
+from .test_publisher import assert_sent_order_per_key
 
 NO_EXTENSIONS = os.environ.get("FASTEV_NO_EXTENSIONS", "") not in ("", "0")
 pytestmark = pytest.mark.skipif(NO_EXTENSIONS, reason="native extension disabled by FASTEV_NO_EXTENSIONS")
@@ -28,10 +28,10 @@ pytestmark = pytest.mark.skipif(NO_EXTENSIONS, reason="native extension disabled
 BACKENDS = [False, True]  # native=False: the confluent-kafka reference
 
 
-def make_sink(broker: EmbeddedBroker, native: bool, **kw: Any) -> KafkaSink:
+def make_sink(broker: EmbeddedBroker, native: bool, **kw: Any) -> KafkaPublisher:
     conf = {"bootstrap.servers": broker.bootstrap, **kw.pop("conf", {})}
-    sink = KafkaSink(conf, native=native, **kw)
-    assert isinstance(sink, sink_module.NativeKafkaSink) == native
+    sink = KafkaPublisher(conf, native=native, **kw)
+    assert isinstance(sink, publisher_module.NativeKafkaPublisher) == native
     return sink
 
 
@@ -45,22 +45,23 @@ def arrived(msgs: list[Any]) -> Counter[tuple[Any, ...]]:
 
 
 def test_the_native_backend_is_the_default() -> None:
-    assert sink_module.IMPLEMENTATION == "native", "fastev._core.kproducer did not load"
-    sink = KafkaSink({"bootstrap.servers": "127.0.0.1:1", "log_level": 0})
-    assert type(sink) is sink_module.NativeKafkaSink
+    assert publisher_module.IMPLEMENTATION == "native", "fastev._core.kproducer did not load"
+    sink = KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "log_level": 0})
+    assert type(sink) is publisher_module.NativeKafkaPublisher
     # Python callbacks in the config need confluent-kafka: the reference backend takes them.
-    assert type(KafkaSink({"bootstrap.servers": "127.0.0.1:1", "error_cb": print, "log_level": 0})) is KafkaSink
+    reference = KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "error_cb": print, "log_level": 0})
+    assert type(reference) is KafkaPublisher
     with pytest.raises(ConfigError, match="callbacks"):
-        KafkaSink({"bootstrap.servers": "127.0.0.1:1", "error_cb": print}, native=True)
+        KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "error_cb": print}, native=True)
 
 
 def test_bad_config_is_a_config_error_naming_the_key() -> None:
     with pytest.raises(ConfigError, match="'no.such.property'"):
-        KafkaSink({"bootstrap.servers": "127.0.0.1:1", "no.such.property": 1}, native=True)
+        KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "no.such.property": 1}, native=True)
     with pytest.raises(ConfigError, match="'linger.ms'"):
-        KafkaSink({"bootstrap.servers": "127.0.0.1:1", "linger.ms": "soon"}, native=True)
+        KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "linger.ms": "soon"}, native=True)
     with pytest.raises(ConfigError, match="idempotence"):
-        KafkaSink({"bootstrap.servers": "127.0.0.1:1", "enable.idempotence": False}, native=True)
+        KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "enable.idempotence": False}, native=True)
 
 
 def test_same_messages_keys_headers_and_accounting_as_the_reference(
@@ -185,7 +186,7 @@ def test_on_delivery_exceptions_are_raised_later(broker: EmbeddedBroker, new_top
 def test_cloudevents_headers_built_in_c_equal_the_python_ones(
         broker: EmbeddedBroker, new_topic: Any, consume: Any, samples: Path, watches: dict[str, str],
         framing: str) -> None:
-    """NativeKafkaSink writes a route's CloudEvents headers from payload and path in C."""
+    """NativeKafkaPublisher writes a route's CloudEvents headers from payload and path in C."""
     dates = ["1969-12-31T23:59:59.999999Z", "1900-03-01T00:00:00Z", "2024-02-29T23:59:59.5+01:00",
              "2000-01-01T00:00:00.000001Z", "2399-12-31T23:59:59Z", "1970-01-01T00:00:00Z"]
     odd_times = b"\n".join(b'{"msgType": "store", "date": "%s", "billingPath": "/p/%d"}' % (d.encode(), i)

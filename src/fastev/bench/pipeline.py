@@ -194,7 +194,7 @@ def _ceiling(bootstrap: str, topic: str, payloads: list[bytes], paths: list[str]
              headers: bool) -> float:
     from confluent_kafka import Producer
 
-    from ..kafka.sink import CloudEventHeaders
+    from ..kafka.cloudevents import CloudEventHeaders
 
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True, "acks": "all",
                   "queue.buffering.max.messages": 1000000})
@@ -222,22 +222,23 @@ def _ceiling(bootstrap: str, topic: str, payloads: list[bytes], paths: list[str]
 def _ceiling_native(bootstrap: str, topic: str, batches: list[Any], warm: Any) -> float:
     """fastev's native produce path alone: each pre-encoded batch sent as RouteSender sends a
     route (key = path, CloudEvents headers built in C from payload and path), one token per batch."""
-    from ..kafka.sink import CloudEventHeaders, KafkaSink
+    from ..kafka.cloudevents import CloudEventHeaders
+    from ..kafka.publisher import KafkaPublisher
 
-    sink = KafkaSink({"bootstrap.servers": bootstrap, "linger.ms": 5, "queue.buffering.max.messages": 1000000},
-                     native=True)
+    publisher = KafkaPublisher({"bootstrap.servers": bootstrap, "linger.ms": 5,
+                                "queue.buffering.max.messages": 1000000}, native=True)
     ce = CloudEventHeaders()
-    sink.send(topic, warm.payloads("all"), warm.paths("all"), ce.for_route(warm, "all"), token=-1)
-    sink.seal(-1)
-    sink.flush(30)  # connected, idempotence id known: steady state
+    publisher.send(topic, warm.payloads("all"), warm.paths("all"), ce.for_route(warm, "all"), token=-1)
+    publisher.seal(-1)
+    publisher.flush(30)  # connected, idempotence id known: steady state
     t0 = time.perf_counter()
     for i, batch in enumerate(batches):
-        sink.send(topic, batch.payloads("all"), batch.paths("all"), ce.for_route(batch, "all"), token=i)
-        sink.seal(i)
-        sink.poll(0)
-    sink.flush(120)
+        publisher.send(topic, batch.payloads("all"), batch.paths("all"), ce.for_route(batch, "all"), token=i)
+        publisher.seal(i)
+        publisher.poll(0)
+    publisher.flush(120)
     dt = time.perf_counter() - t0
-    sink.close()
+    publisher.close()
     return dt
 
 
@@ -255,7 +256,7 @@ def _ceiling_ocf(bootstrap: str, topic: str, containers: list[bytes], compressio
     from confluent_kafka import Producer
 
     from ..kafka.delivery import OCF_HEADERS
-    from ..kafka.sink import DEFAULT_PRODUCER_CONFIG
+    from ..kafka.producer_config import DEFAULT_PRODUCER_CONFIG
 
     p = Producer({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap, "linger.ms": LINGER_MS,
                   "compression.type": compression})
@@ -304,7 +305,7 @@ def _rows(bs: str, tmp: Path, records: list[bytes], payloads: list[bytes], paths
 def run(n: int = 200_000, rates: tuple[int, ...] = (10_000, 50_000, 100_000), seconds: float = 3.0,
         out_dir: Path | None = None, repeats: int = REPEATS) -> dict[str, Any]:
     from ..kafka import EmbeddedBroker, consume_all
-    from ..kafka.sink import IMPLEMENTATION as KAFKA_IMPLEMENTATION
+    from ..kafka.native_publisher import IMPLEMENTATION as KAFKA_IMPLEMENTATION
     from ..routes import RouteSpec
     from ..transcode import Transcoder
 

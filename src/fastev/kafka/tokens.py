@@ -34,10 +34,10 @@ def failure_text(bootstrap: str, topic: str, code: int, reason: str, name: str) 
 class DeliveryToken:
     """Delivery accounting for one caller token; also the delivery callback of its messages."""
 
-    __slots__ = ("token", "pending", "sealed", "error", "sink", "slot")
+    __slots__ = ("token", "pending", "sealed", "error", "publisher", "slot")
 
-    def __init__(self, sink: KafkaPublisher, token: Hashable, slot: int = -1) -> None:
-        self.sink = sink
+    def __init__(self, publisher: KafkaPublisher, token: Hashable, slot: int = -1) -> None:
+        self.publisher = publisher
         self.token = token
         self.slot = slot  # native backend: where C counts this token's delivery reports
         self.pending = 0
@@ -47,14 +47,14 @@ class DeliveryToken:
     def __call__(self, err: KafkaError | None, msg: Any) -> None:
         # Runs inside poll()/flush(); must not raise (the error is stored, raised later).
         self.pending -= 1
-        sink = self.sink
-        sink.in_flight -= 1
+        publisher = self.publisher
+        publisher.in_flight -= 1
         if err is None:
-            sink.delivered += 1
+            publisher.delivered += 1
         else:
-            sink.failed += 1
-            error = sink._delivery_failure(err, msg)
+            publisher.failed += 1
+            error = publisher._delivery_failure(err, msg)
             if self.error is None:
                 self.error = error
         if self.sealed and self.pending == 0:
-            sink._complete(self)
+            publisher._complete(self)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..kafka.sink import dead_letter_message
+from ..kafka.dead_letter import dead_letter_message
 
 __all__ = ("MAX_LISTED_ERRORS", "group_by_message", "dead_letter", "unit_dead_letters")
 

@@ -1,4 +1,4 @@
-"""The sink of an SSE-only ``fastev run`` (no Kafka target, no dead-letter topic, no Kafka source)."""
+"""The publisher of an SSE-only ``fastev run`` (no Kafka target, no dead-letter topic, no Kafka source)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
@@ -6,11 +6,11 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ("NoKafkaSink",)
+__all__ = ("NoKafkaPublisher",)
 
 
-class NoKafkaSink:
-    """Stands in for the KafkaSink: nothing is sent, a sealed token is delivered at once."""
+class NoKafkaPublisher:
+    """Stands in for the KafkaPublisher: nothing is sent, a sealed token is delivered at once."""
 
     def __init__(self, on_delivery: Callable[[Hashable, Any], None]) -> None:
         self.on_delivery = on_delivery

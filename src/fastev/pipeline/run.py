@@ -1,8 +1,8 @@
-"""``fastev run``: sources -> Transcoder (one per stream and framing) -> KafkaSink, on uvloop.
+"""``fastev run``: sources -> Transcoder (one per stream and framing) -> KafkaPublisher, on uvloop.
 
 Every unit a source yields gets one delivery token; everything derived from it
 (route messages, dead letters) is sent under that token, which is then sealed.
-When the sink reports the token delivered, the stream's CompletionTracker
+When the publisher reports the token delivered, the stream's CompletionTracker
 releases the positions of the completed prefix to the source's commit (file
 checkpoint, Kafka offset commit). A failed delivery or fatal producer error
 stops the pipeline without committing anything after it, exit status 1.
@@ -30,7 +30,7 @@ from confluent_kafka import KafkaException
 from ..aio import run_event_loop
 from ..errors import ConfigError, DeliveryError
 from ..kafka.delivery import RouteSender
-from ..kafka.sink import KafkaSink
+from ..kafka.publisher import KafkaPublisher
 from ..routes import RoutesConfig
 from ..source_trust import config_spoofing_warnings
 from ..transcode import Transcoder
@@ -39,7 +39,7 @@ from .config import PipelineConfig, RouteTarget
 from .deadletters import unit_dead_letters
 from .kafka_source import KafkaSource
 from .metrics import PipelineMetrics
-from .no_kafka import NoKafkaSink
+from .no_kafka import NoKafkaPublisher
 from .result import RunResult, SourceStats, print_summary
 from .sources import FileSource, StdinSource, Stream, Unit, make_source
 from .sse_serving import SseServing
@@ -71,19 +71,19 @@ class Pipeline:
         self.bootstrap = bootstrap
         self.temporary_broker = temporary_broker
         self.metrics = PipelineMetrics(config.metrics_listen)
-        self.sink: Any
+        self.publisher: Any
         if config.needs_kafka:
             producer_conf = {**config.producer, "bootstrap.servers": bootstrap}
             try:
-                self.sink = KafkaSink(producer_conf, on_delivery=self._on_delivery)
+                self.publisher = KafkaPublisher(producer_conf, on_delivery=self._on_delivery)
             except KafkaException as exc:
                 raise ConfigError(f"kafka.producer: {exc.args[0].str()}") from None
         else:
-            self.sink = NoKafkaSink(self._on_delivery)
-        qmax = int(self.sink.config.get("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES))
+            self.publisher = NoKafkaPublisher(self._on_delivery)
+        qmax = int(self.publisher.config.get("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES))
         # Half the local queue: a unit's messages usually fit without hitting BufferError.
         self.high_water = max(1, qmax // 2)
-        self.sender = RouteSender(self.sink)
+        self.sender = RouteSender(self.publisher)
         # One transcoder per framing in use; ("avro", 0) first: its batch reports the errors.
         framings: dict[tuple[str, int], list[RouteTarget]] = {}
         for t in sorted(config.targets, key=lambda t: t.framing != ("avro", 0)):
@@ -114,7 +114,7 @@ class Pipeline:
     def check_topics(self) -> None:
         """Every route topic and the dead-letter topic must exist: fail before reading anything."""
         for topic in self.config.topics():
-            self.sink.ensure_topic(topic)
+            self.publisher.ensure_topic(topic)
 
     def open_sources(self) -> None:
         for s in self.config.sources:
@@ -149,12 +149,12 @@ class Pipeline:
     # -- the unit path ------------------------------------------------------------------------
     async def _room(self) -> None:
         """Backpressure: wait (serving delivery reports) until the producer queue is under high water."""
-        sink = self.sink
-        if len(sink) < self.high_water:
+        publisher = self.publisher
+        if len(publisher) < self.high_water:
             return
         self.metrics.backpressure.set(1)
-        while len(sink) >= self.high_water:
-            sink.poll(0)
+        while len(publisher) >= self.high_water:
+            publisher.poll(0)
             await asyncio.sleep(POLL_INTERVAL_S)
         self.metrics.backpressure.set(0)
 
@@ -191,7 +191,7 @@ class Pipeline:
             self._broken = True
             raise
         finally:
-            self.sink.seal(token)
+            self.publisher.seal(token)
 
     def _publish(self, sse: SseServing, unit: Unit, errors: list[Any]) -> list[Any]:
         """Decode the unit for SSE and publish every event; SSE only: its errors and counts are the unit's."""
@@ -229,14 +229,14 @@ class Pipeline:
             return
         letters = unit_dead_letters(errors, unit.stream, unit.inputs, name)
         if letters:
-            self.sink.send(topic, [v for v, _ in letters], None, [h for _, h in letters], token=token)
+            self.publisher.send(topic, [v for v, _ in letters], None, [h for _, h in letters], token=token)
             pending.dead += len(letters)
 
     async def _run_source(self, source: FileSource | StdinSource | KafkaSource) -> None:
         async for unit in source.units(self.stop):
             await self._room()
             self.process(unit)
-            self.sink.poll(0)
+            self.publisher.poll(0)
             if self.checkpoints.failure is not None:
                 raise self.checkpoints.failure
             if self._progress is not None and unit.read_bytes:
@@ -248,8 +248,8 @@ class Pipeline:
     async def _poller(self) -> None:
         last_lag = 0.0
         while True:
-            self.sink.poll(0)
-            self.metrics.queue.set(len(self.sink))
+            self.publisher.poll(0)
+            self.metrics.queue.set(len(self.publisher))
             now = time.monotonic()
             if now - last_lag > LAG_INTERVAL_S:
                 last_lag = now
@@ -264,8 +264,8 @@ class Pipeline:
         for s in self.sources:
             if isinstance(s, KafkaSource):
                 s.asynchronous = False
-        while len(self.sink) > 0 or self._pending:
-            self.sink.poll(0.05)
+        while len(self.publisher) > 0 or self._pending:
+            self.publisher.poll(0.05)
             await asyncio.sleep(0)
 
     def _start_progress(self) -> None:

@@ -1,4 +1,4 @@
-"""KafkaSink against the real broker: keys, CloudEvents headers, tokens, backpressure, errors."""
+"""KafkaPublisher against the real broker: keys, CloudEvents headers, tokens, backpressure, errors."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,7 +16,7 @@ from fastev.errors import ConfigError, DecodeError, DeliveryError
 from fastev.kafka import (
     CloudEventHeaders,
     EmbeddedBroker,
-    KafkaSink,
+    KafkaPublisher,
     dead_letter_message,
     read_event_head,
     rfc3339_us,
@@ -52,7 +52,7 @@ def test_avro_route_messages_arrive_with_keys_and_cloudevents_headers(
         broker: EmbeddedBroker, new_topic: Any, consume: Any, samples: Path, watches: dict[str, str]) -> None:
     topic = new_topic(partitions=3)
     sent: list[dict[str, Any]] = []
-    with KafkaSink({"bootstrap.servers": broker.bootstrap}) as sink:
+    with KafkaPublisher({"bootstrap.servers": broker.bootstrap}) as sink:
         for source in SOURCES:
             out = transcode_all(samples, watches, source)
             payloads, paths = out.payloads("all"), out.paths("all")
@@ -122,7 +122,7 @@ def test_tokens_report_once_when_everything_derived_is_acknowledged(
         broker: EmbeddedBroker, new_topic: Any, consume: Any, native: bool) -> None:
     a, b = new_topic(), new_topic()
     done: list[tuple[Any, Any]] = []
-    sink = KafkaSink({"bootstrap.servers": broker.bootstrap}, native=native,
+    sink = KafkaPublisher({"bootstrap.servers": broker.bootstrap}, native=native,
                      on_delivery=lambda t, e: done.append((t, e)))
     # position 0 -> 2 messages on a, 1 on b; position 1 -> 1 on a; position 2 -> nothing (all rejected)
     sink.send(a, [b"p0-0", b"p0-1", b"p1-0"], tokens=[("f", 0), ("f", 0), ("f", 1)])
@@ -168,7 +168,7 @@ def test_full_queue_is_backpressure_not_loss(broker: EmbeddedBroker, new_topic: 
     topic = new_topic(partitions=2)
     n = 3000
     values = [b"m%05d" % i for i in range(n)]
-    sink = KafkaSink({"bootstrap.servers": broker.bootstrap, "queue.buffering.max.messages": 7,
+    sink = KafkaPublisher({"bootstrap.servers": broker.bootstrap, "queue.buffering.max.messages": 7,
                       "linger.ms": 1})
     headers = [[("i", str(i))] for i in range(n)] if with_headers else None
     assert sink.send(topic, values, [str(i % 5) for i in range(n)], headers, token="all") == n
@@ -200,7 +200,7 @@ def test_produce_batch_drops_headers_so_the_sink_does_not_use_it_for_them(
 def test_unknown_topic_is_a_clear_error_when_auto_create_is_off(
         broker: EmbeddedBroker, new_topic: Any) -> None:
     missing = new_topic(create=False)
-    sink = KafkaSink({"bootstrap.servers": broker.bootstrap})  # allow.auto.create.topics=false (default)
+    sink = KafkaPublisher({"bootstrap.servers": broker.bootstrap})  # allow.auto.create.topics=false (default)
     with pytest.raises(DeliveryError, match=rf"topic '{missing}' does not exist on 127\.0\.0\.1:\d+: create it"):
         sink.send(missing, [b"x"], token=1)
     assert missing not in broker.topics()
@@ -212,7 +212,7 @@ def test_tansu_auto_creates_topics_when_the_client_allows_it(
     # Honest about the broker: Tansu has no switch to refuse auto-creation; it follows the
     # client's allow_auto_topic_creation flag (and creates 4 partitions).
     missing = new_topic(create=False)
-    sink = KafkaSink({"bootstrap.servers": broker.bootstrap, "allow.auto.create.topics": True})
+    sink = KafkaPublisher({"bootstrap.servers": broker.bootstrap, "allow.auto.create.topics": True})
     sink.send(missing, [b"x"])
     sink.flush(10)
     assert broker.topics()[missing] >= 1
@@ -222,7 +222,7 @@ def test_tansu_auto_creates_topics_when_the_client_allows_it(
 def test_delivery_failure_raises_and_reports_the_token(broker: EmbeddedBroker, new_topic: Any) -> None:
     topic = new_topic()
     done: list[tuple[Any, Any]] = []
-    sink = KafkaSink({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 1500,
+    sink = KafkaPublisher({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 1500,
                       "log_level": 0}, on_delivery=lambda t, e: done.append((t, e)))
     sink.ensure_topic(topic)
     broker.freeze()
@@ -241,7 +241,7 @@ def test_delivery_failure_raises_and_reports_the_token(broker: EmbeddedBroker, n
 def test_frozen_broker_delays_but_loses_nothing(broker: EmbeddedBroker, new_topic: Any, consume: Any) -> None:
     topic = new_topic()
     done: list[Any] = []
-    sink = KafkaSink({"bootstrap.servers": broker.bootstrap, "log_level": 0},
+    sink = KafkaPublisher({"bootstrap.servers": broker.bootstrap, "log_level": 0},
                      on_delivery=lambda t, e: done.append((t, e)))
     sink.send(topic, [b"before"], token=0)
     sink.seal(0)
@@ -264,11 +264,11 @@ def test_frozen_broker_delays_but_loses_nothing(broker: EmbeddedBroker, new_topi
 
 def test_producer_config_keeps_the_guarantees() -> None:
     with pytest.raises(ConfigError, match="idempotence"):
-        KafkaSink({"bootstrap.servers": "127.0.0.1:1", "enable.idempotence": False})
+        KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "enable.idempotence": False})
     with pytest.raises(ConfigError, match="acks"):
-        KafkaSink({"bootstrap.servers": "127.0.0.1:1", "acks": 1})
+        KafkaPublisher({"bootstrap.servers": "127.0.0.1:1", "acks": 1})
     with pytest.raises(ConfigError, match="bootstrap.servers"):
-        KafkaSink({})
+        KafkaPublisher({})
 
 
 def test_event_head_reader_matches_the_avro_payload(samples: Path, watches: dict[str, str]) -> None:
