@@ -73,6 +73,15 @@ def route_outputs(rb: Any) -> Any:
 
 
 def run_transcoder(cls: Any, source: str, routes: Any, chunks: list[bytes], **kw: Any) -> list[Any]:
+    # A reference transcoder routing with native ACL objects would compare the native routing with
+    # itself: each side gets its own twins (make_routes("native") / make_routes("reference")).
+    side = "fastev._core" if cls.__module__.startswith("fastev._core") else "fastev._ref"
+    for r in routes:
+        for acl_object in (r.filter, *r.views):
+            if acl_object is not None and not type(acl_object).__module__.startswith(side):
+                pytest.fail(f"{cls.__module__}.Transcoder got route {r.name!r} with a "
+                            f"{type(acl_object).__module__} object: use make_routes("
+                            f"{'native' if side == 'fastev._core' else 'reference'!r})")
     t = cls(source, routes, **kw)
     out = [route_outputs(t.feed(ch)) for ch in chunks]
     out.append(route_outputs(t.finish()))

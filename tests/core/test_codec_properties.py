@@ -122,4 +122,4 @@ def test_inotify_sse(case: Any, source: str) -> None:
     frames = b"".join(chunks).split(b"\n\n")
     assert run_records(codec, source, frames, **opts) == run_records(ref, source, frames, **opts)
     assert (run_transcoder(codec.Transcoder, source, ROUTES, chunks, **opts)
-            == run_transcoder(ref_tc.Transcoder, source, ROUTES, chunks, **opts))
+            == run_transcoder(ref_tc.Transcoder, source, REF_ROUTES, chunks, **opts))
