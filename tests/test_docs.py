@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -12,12 +13,22 @@ _FOREIGN = re.compile(r"shared/|(?<![\w/])FORMATS(\.md)? ?§|(?<![\w/])FORMATS\.
 _CITATION = re.compile(r"docs/formats\.md §(\d+(?:\.\d+)?)")
 
 
+def _tracked(name: str) -> list[Path]:
+    """The repository's own files under ``name`` (build outputs such as src/fastev.egg-info are not ours)."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", name], cwd=REPO, capture_output=True,
+                                check=True).stdout.decode().split("\0")
+        return [REPO / f for f in listed if f and (REPO / f).is_file()]
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an sdist): everything but builds
+        root = REPO / name
+        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+        return [p for p in files if not any(part.endswith(".egg-info") or part == "build" for part in p.parts)]
+
+
 def _texts() -> list[tuple[Path, str]]:
     out = []
     for name in CITED_TREES:
-        root = REPO / name
-        files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
-        for p in files:
+        for p in _tracked(name):
             if p.suffix in _SUFFIXES and "__pycache__" not in p.parts and p != Path(__file__):
                 out.append((p, p.read_text(encoding="utf-8", errors="replace")))
     return out
