@@ -45,7 +45,15 @@ from fastev.options import MAX_GROUPS
 
 cdef int C_MAX_GROUPS = MAX_GROUPS
 
-include "codec_util.pxi"
+# Low-level helpers of the codec core: a per-record arena, UTF-8 validation, MurmurHash3 x64 128,
+# integer formatting, timestamps and canonical paths. Everything there is noexcept nogil and
+# bounds-checked: no helper reads outside [ptr, ptr + len).
+include "codec_arena.pxi"
+include "codec_utf8.pxi"
+include "codec_event_id.pxi"
+include "codec_numbers.pxi"
+include "codec_time.pxi"
+include "codec_paths.pxi"
 include "json_scan.pxi"
 include "codec_fields.pxi"
 include "codec_sources.pxi"
