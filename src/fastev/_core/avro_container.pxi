@@ -1,5 +1,6 @@
-# Framing around encoded events: the Confluent wire prefix, the CRC-64-AVRO schema fingerprint and
-# Object Container Files (OcfWriter, ocf_bytes). Separate: whole-file and message layout, not records.
+# Framing around encoded events (included by avro.pyx): the Confluent wire prefix, the CRC-64-AVRO
+# schema fingerprint and Object Container Files (OcfWriter, ocf_bytes). Separate: whole-file and message
+# layout, not records.
 
 # -- framing and fingerprints --------------------------------------------------------------
 

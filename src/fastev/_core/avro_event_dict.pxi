@@ -1,5 +1,6 @@
-# A StorageEvent or dict to EventRec, checked field by field with the reference's messages, then
-# encoded: the Python-facing encode_event. Separate: all validation of caller input lives here.
+# A StorageEvent or dict to EventRec (included by avro.pyx), checked field by field with the reference's
+# messages, then encoded: the Python-facing encode_event. Separate: all validation of caller input lives
+# here.
 
 # -- dict -> EventRec (borrowing the UTF-8 of the dict's str objects) ------------------------
 # Checks run in field order with the reference's messages, so both raise the same error.

@@ -1,5 +1,5 @@
-# EventRec (the decoders' C record, event.pxd) to Avro binary and to a dict: the encoding of the
-# schema's fields. Separate from the dict reader: this side never touches Python input.
+# EventRec (the decoders' C record, event.pxd) to Avro binary and to a dict (included by avro.pyx): the
+# encoding of the schema's fields. Separate from the dict reader: this side never touches Python input.
 
 # -- EventRec -> Avro (spec "Binary Encoding", "Complex Types") -----------------------------
 

@@ -1,5 +1,6 @@
-# The write buffer: a growable byte buffer and the Avro primitive writers (varints, strings, ...)
-# every encoder in _core shares (declared in avro.pxd). Separate: no knowledge of the event schema.
+# The write buffer (included by avro.pyx): a growable byte buffer and the Avro primitive writers
+# (varints, strings, ...) every encoder in _core shares (declared in avro.pxd). Separate: no knowledge
+# of the event schema.
 
 # -- write buffer (after asyncpg's WriteBuffer) ---------------------------------------------
 

@@ -1,5 +1,6 @@
-# Per-producer delivery accounting in C: the slot counters, the delivery-report, error and log
-# callbacks librdkafka calls. Separate from the producer class: it is the state the callbacks share.
+# Per-producer delivery accounting in C (included by kproducer.pyx): the slot counters, the
+# delivery-report, error and log callbacks librdkafka calls. Separate from the producer class: it is the
+# state the callbacks share.
 
 cdef extern from *:
     """

@@ -1,6 +1,7 @@
-# librdkafka bound at import: its public ABI declared by hand (no headers at build time), the
-# dlopen of exactly the copy confluent_kafka.cimpl mapped, and the version checks guarding that ABI.
-# Separate from the producer: everything that depends on which librdkafka is loaded lives here.
+# librdkafka bound at import (included by kproducer.pyx): its public ABI declared by hand (no headers at
+# build time), the dlopen of exactly the copy confluent_kafka.cimpl mapped, and the version checks
+# guarding that ABI. Separate from the producer: everything that depends on which librdkafka is loaded
+# lives here.
 
 cdef extern from *:
     """

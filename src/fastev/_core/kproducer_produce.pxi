@@ -1,5 +1,6 @@
-# The C produce loop (rd_kafka_producev with the GIL released) and the CloudEvents headers it builds
-# from each payload's head (cloudevents.pxd); CloudEvents holds the per-run constants they need.
+# The C produce loop (included by kproducer.pyx; rd_kafka_producev with the GIL released) and the
+# CloudEvents headers it builds from each payload's head (cloudevents.pxd); CloudEvents holds the
+# per-run constants they need.
 
 cdef extern from *:
     """

@@ -1,5 +1,5 @@
-# The Producer class: one librdkafka handle, its slots (cf. kproducer_accounting.pxi), topics, and
-# the GIL-held reading of Python sequences into C chunks that kproducer_produce.pxi queues.
+# The Producer class (included by kproducer.pyx): one librdkafka handle, its slots, its topics, and
+# the GIL-held reading of Python sequences into the C chunks that kproducer_produce.pxi queues.
 
 cdef enum:
     RD_KAFKA_PRODUCER = 0
