@@ -32,14 +32,9 @@ REFERENCE_PEERS = frozenset({"fastev.bench.codec_adversarial"})
 MAX_LINES = 500
 # The native JSON scanner: one table-driven state machine, long by nature (the decoders are one .pxi each).
 NATIVE_DECODERS = frozenset({"fastev/_core/json_scan.pxi"})
-# Current offenders, owned by teammates and being split (issue 9, B). Remove an entry once its file is split;
-# the test also fails when an entry is no longer needed, so the list only shrinks.
-TOO_LONG_ALLOWED = frozenset({
-    "fastev/_core/codec.pyx",        # decoder + route sink + transcoder: being split per stage
-    "fastev/_core/codec_util.pxi",
-    "fastev/_core/avro.pyx",
-    "fastev/_core/kproducer.pyx",
-})
+# Known offenders (none left: the native modules are split into included parts); the test also fails
+# when an entry is no longer needed, so the list only shrinks.
+TOO_LONG_ALLOWED: frozenset[str] = frozenset()
 
 # Layers, lowest first (docs/design.md, "Layers"); a module may import its own layer and those below.
 # ``fastev`` itself sits at the bottom: every import of a submodule runs it, and it re-exports the API lazily.

@@ -1,7 +1,8 @@
 # The one C builder of CloudEvents binary-mode Kafka headers (cloudevents/spec
-# kafka-protocol-binding.md 3.2), shared by codec.pyx (RouteBatch.ce_headers), kproducer.pyx
-# (headers written while producing) and cloudevents.pyx (its Python-visible face). The C below
-# is compiled into each module that cimports this file; fastev._ref.cloudevents is its oracle.
+# kafka-protocol-binding.md 3.2), shared by codec.pyx (RouteBatch.ce_headers, codec_route_batch.pxi),
+# kproducer.pyx (headers written while producing, kproducer_produce.pxi) and cloudevents.pyx (its
+# Python-visible face). The C below is compiled into each module that cimports this file;
+# fastev._ref.cloudevents is its oracle.
 #
 # It reads the head of an encoded org.fastev.v1.StorageEvent without decoding the event. Which
 # fields come first is not hard-coded: the caller passes a *layout* derived from the schema in
