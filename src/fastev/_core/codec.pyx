@@ -21,8 +21,8 @@ One extension module, in parts (included below, in this order): the low-level pr
 (json_scan) and typed field access (codec_fields), the per-source decoders (codec_sources,
 codec_billing, codec_inotify_flags, codec_gpfs, codec_s3, codec_inotify), the key tables
 (codec_schemas), route output (codec_route_batch: RouteBatch), the routing stage
-(codec_route_sink), the Decoder (codec_decoder, and its input side codec_decoder_input);
-the Transcoder, which joins a Decoder to a route sink, is defined here.
+(codec_router), the Decoder (codec_decoder, and its input side codec_decoder_input);
+the Transcoder, which joins a Decoder to a router, is defined here.
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -86,7 +86,7 @@ cdef dict KIND_ORD = {k: i for i, k in enumerate(KINDS)}
 
 include "codec_schemas.pxi"
 include "codec_route_batch.pxi"
-include "codec_route_sink.pxi"
+include "codec_router.pxi"
 include "codec_decoder.pxi"
 include "codec_decoder_input.pxi"
 
@@ -99,7 +99,7 @@ cdef class Transcoder:
     cdef readonly str framing
     cdef readonly object schema_id
     cdef readonly Decoder decoder
-    cdef _RouteSink sink
+    cdef _Router router
 
     def __init__(self, str source, routes, *, framing="avro", schema_id=0, **decoder_options):
         check_transcoder_options(routes, framing, schema_id)
@@ -107,14 +107,14 @@ cdef class Transcoder:
         self.framing = framing
         self.schema_id = schema_id
         self.decoder = Decoder(source, **decoder_options)
-        self.sink = _RouteSink(self.routes, framing == "confluent", schema_id)
-        self.decoder.sink = self.sink
+        self.router = _Router(self.routes, framing == "confluent", schema_id)
+        self.decoder.router = self.router
 
     def feed(self, data, bint final=False):
-        return self.sink.end(self.decoder.feed(data, final))
+        return self.router.end(self.decoder.feed(data, final))
 
     def feed_records(self, records, offsets=None):
-        return self.sink.end(self.decoder.feed_records(records, offsets))
+        return self.router.end(self.decoder.feed_records(records, offsets))
 
     def finish(self):
-        return self.sink.end(self.decoder.finish())
+        return self.router.end(self.decoder.finish())

@@ -27,7 +27,7 @@ cdef class Decoder:
     cdef int64_t n_records, n_decoded, n_skipped, n_rejected, n_loss
     cdef int64_t now
     cdef list hold               # Python bytes an EventRec points into (inotify)
-    cdef _RouteSink sink
+    cdef _Router router
     cdef readonly str path_prefix   # prepended to emitted paths (docs/formats.md §6); "" for none
     cdef bytes prefix_utf8
 
@@ -63,7 +63,7 @@ cdef class Decoder:
         self.buf_offset = 0
         self.line_no = 1
         self.discarding = False
-        self.sink = None
+        self.router = None
 
     # -- entry points ----------------------------------------------------------------------
     def feed(self, data, bint final=False):
@@ -125,8 +125,8 @@ cdef class Decoder:
         self.events = []
         self.errors = []
         self.n_records = self.n_decoded = self.n_skipped = self.n_rejected = self.n_loss = 0
-        if self.sink is not None:
-            self.sink.begin(input_bytes)
+        if self.router is not None:
+            self.router.begin(input_bytes)
 
     cdef object _end(self):
         out = Batch()
@@ -170,10 +170,10 @@ cdef class Decoder:
             if ev.old_path.ptr != NULL and ev.old_path.len > 0:
                 old_path = self._prefixed(ev.old_path)
                 ev.old_path = mkstr(PyBytes_AS_STRING(old_path), len(old_path))
-        if self.sink is None:
+        if self.router is None:
             self.events.append(event_rec_to_dict(ev))
         else:
-            self.sink.route_rec(ev)
+            self.router.route_rec(ev)
         self.n_decoded += 1
         return 0
 
@@ -188,10 +188,10 @@ cdef class Decoder:
             d["path"] = prefixed_path(self.path_prefix, d["path"])
             if d["old_path"] is not None:
                 d["old_path"] = prefixed_path(self.path_prefix, d["old_path"])
-        if self.sink is None:
+        if self.router is None:
             self.events.append(d)
         else:
-            self.sink.route_dict(d)
+            self.router.route_dict(d)
         self.n_decoded += 1
         return 0
 

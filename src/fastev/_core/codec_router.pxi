@@ -1,8 +1,8 @@
-# The routing stage (included by codec.pyx): _RouteSink takes each decoded event through the ACL
+# The routing stage (included by codec.pyx): _Router takes each decoded event through the ACL
 # filters and Avro-encodes it once into the routes' buffers. Separate from the decoder it is given to.
 
 @cython.final
-cdef class _RouteSink:
+cdef class _Router:
     """Routes decoded events (EventRec, or a pending-move dict) and encodes them once."""
     cdef tuple routes
     cdef list filters        # PrefixFilter or None per route
