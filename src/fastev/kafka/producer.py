@@ -28,8 +28,9 @@ Config keys besides librdkafka's (all optional except a topic):
 - ``fastev.topic``: the topic of every event (or of routes that name no topic)
 - ``fastev.routes``: a routes TOML file (``[acl]``, ``[[route]]`` with ``topic``,
   ``format`` = ``avro`` | ``confluent`` | ``ocf``, ``key`` = ``path`` | ``id`` | ``none``)
-- ``fastev.dead_letter_topic``: rejected records, original bytes, headers
-  ``fastev_reason``, ``fastev_field``, ``fastev_source``, ``fastev_offset``, ...
+- ``fastev.dead_letter_topic``: one message per rejected raw record, its original bytes,
+  headers ``fastev_reason``, ``fastev_field``, ``fastev_source``, ``fastev_offset``, ... of its
+  first error, ``fastev_error_count`` and ``fastev_errors`` (as ``fastev run``)
 - ``fastev.schema_id``: the registry id for ``confluent`` routes
 - ``fastev.inotify_watches``: dict or JSON file (subscription -> watched directory)
 - ``fastev.ce_source``: the CloudEvents ``source`` URI (default ``urn:fastev:<decoder>``)
@@ -49,7 +50,7 @@ from typing import Any
 from ..errors import ConfigError, DecodeError, DeliveryError
 from ..routes import RouteSpec, load_routes
 from ..transcode import Transcoder
-from .dead_letter import dead_letter_message
+from .dead_letter import group_by_message, grouped_dead_letter
 from .delivery import DEFAULT_OCF_EVENTS, RouteSender
 from .publisher import KafkaPublisher
 
@@ -199,8 +200,9 @@ class EventProducer:
                 self.rejected += 1
                 if self._on_reject is not None:
                     self._on_reject(err)
-                if self.dead_letter_topic:
-                    value, headers = dead_letter_message(err, source=err.source or source)
+            if self.dead_letter_topic:  # one per rejected raw message, with all its reasons
+                for group in group_by_message(result.errors):
+                    value, headers = grouped_dead_letter(group, source=group[0].source or source)
                     self.publisher.send(self.dead_letter_topic, [value], None, [headers], token=token)
         finally:
             self.publisher.seal(token)
