@@ -95,9 +95,12 @@ class _PeerBridge:
     def __init__(self, bootstrap: str, topic: str) -> None:
         from confluent_kafka import Producer
 
+        from ..kafka.librdkafka_log import watched_client_config  # its log through fastev's logging too
+
         self.topic = topic
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": LINGER_MS, "enable.idempotence": True,
-                                  "acks": "all", "queue.buffering.max.messages": 500000})
+        self.producer = Producer(watched_client_config({
+            "bootstrap.servers": bootstrap, "linger.ms": LINGER_MS, "enable.idempotence": True, "acks": "all",
+            "queue.buffering.max.messages": 500000})[0])
         self.pending: dict[Hashable, int] = {}
         self.done: dict[Hashable, Callable[[], None]] = {}
 
@@ -195,9 +198,10 @@ def _ceiling(bootstrap: str, topic: str, payloads: list[bytes], paths: list[str]
     from confluent_kafka import Producer
 
     from ..kafka.cloudevents import CloudEventHeaders
+    from ..kafka.librdkafka_log import watched_client_config
 
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True, "acks": "all",
-                  "queue.buffering.max.messages": 1000000})
+    p = Producer(watched_client_config({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True,
+                                        "acks": "all", "queue.buffering.max.messages": 1000000})[0])
     ce = CloudEventHeaders()
     p.produce(topic, payloads[0], key=paths[0])  # connected, idempotence id known: steady state
     p.flush(30)
@@ -256,10 +260,11 @@ def _ceiling_ocf(bootstrap: str, topic: str, containers: list[bytes], compressio
     from confluent_kafka import Producer
 
     from ..kafka.delivery import OCF_HEADERS
+    from ..kafka.librdkafka_log import watched_client_config
     from ..kafka.producer_config import DEFAULT_PRODUCER_CONFIG
 
-    p = Producer({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap, "linger.ms": LINGER_MS,
-                  "compression.type": compression})
+    p = Producer(watched_client_config({**DEFAULT_PRODUCER_CONFIG, "bootstrap.servers": bootstrap,
+                                        "linger.ms": LINGER_MS, "compression.type": compression})[0])
     p.produce(topic, containers[0], headers=OCF_HEADERS)  # connected, idempotence id known
     p.flush(30)
     t0 = time.perf_counter()

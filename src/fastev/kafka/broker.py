@@ -181,6 +181,8 @@ class EmbeddedBroker:
     def _wait_ready(self) -> None:
         from confluent_kafka.admin import AdminClient
 
+        from .librdkafka_log import watched_client_config  # librdkafka's log through fastev's logging
+
         deadline = time.monotonic() + self.ready_timeout
         # First the TCP port (cheap, no librdkafka connection-refused noise), then Metadata.
         while True:
@@ -193,7 +195,7 @@ class EmbeddedBroker:
             if time.monotonic() > deadline:
                 raise self._not_ready()
             time.sleep(0.02)
-        self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
+        self._admin = AdminClient(watched_client_config({"bootstrap.servers": self.bootstrap, "log_level": 3})[0])
         while True:
             self._check_alive()
             try:
@@ -322,7 +324,9 @@ class EmbeddedBroker:
                 raise DeliveryError("the embedded broker is not running")
             from confluent_kafka.admin import AdminClient
 
-            self._admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
+            from .librdkafka_log import watched_client_config
+
+            self._admin = AdminClient(watched_client_config({"bootstrap.servers": self.bootstrap, "log_level": 3})[0])
         return self._admin
 
     def __repr__(self) -> str:
@@ -342,10 +346,12 @@ def consume_all(bootstrap: str, topics: Sequence[str], *, expected: int | None =
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+    from .librdkafka_log import watched_client_config
+
     conf = {"bootstrap.servers": bootstrap, "group.id": f"fastev-read-{os.getpid()}-{time.monotonic_ns()}",
             "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3,
             **(config or {})}
-    consumer = Consumer(conf)
+    consumer = Consumer(watched_client_config(conf)[0])  # librdkafka's log through fastev's logging
     try:
         md = consumer.list_topics(timeout=10)
         assignment = []

@@ -28,29 +28,36 @@ Config keys besides librdkafka's (all optional except a topic):
 - ``fastev.topic``: the topic of every event (or of routes that name no topic)
 - ``fastev.routes``: a routes TOML file (``[acl]``, ``[[route]]`` with ``topic``,
   ``format`` = ``avro`` | ``confluent`` | ``ocf``, ``key`` = ``path`` | ``id`` | ``none``)
-- ``fastev.dead_letter_topic``: rejected records, original bytes, headers
-  ``fastev_reason``, ``fastev_field``, ``fastev_source``, ``fastev_offset``, ...
+- ``fastev.dead_letter_topic``: one message per rejected raw record, its original bytes,
+  headers ``fastev_reason``, ``fastev_field``, ``fastev_source``, ``fastev_offset``, ... of its
+  first error, ``fastev_error_count`` and ``fastev_errors`` (as ``fastev run``)
 - ``fastev.schema_id``: the registry id for ``confluent`` routes
 - ``fastev.inotify_watches``: dict or JSON file (subscription -> watched directory)
 - ``fastev.ce_source``: the CloudEvents ``source`` URI (default ``urn:fastev:<decoder>``)
 
 Moves (``IN_MOVED_FROM``/``IN_MOVED_TO``) are paired across calls; ``close()``
 (not ``flush()``) emits unpaired ones as ``MOVED_OUT``.
+
+Events decoded already (``fastev.decode(...).events``, StorageEvents, or the dicts of a
+``Decoder`` batch) go with ``produce_events``: the same routes, payloads, keys and headers
+as their raw records would get.
 """
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DecodeError, DeliveryError
-from ..routes import RouteSpec, load_routes
-from ..transcode import Transcoder
-from .dead_letter import dead_letter_message
+from ..event import StorageEvent
+from ..routes import CompiledRoute, RoutesConfig, RouteSpec, load_routes
+from ..transcode import Transcoder, compile_routes
+from .dead_letter import group_by_message, grouped_dead_letter
 from .delivery import DEFAULT_OCF_EVENTS, RouteSender
+from .event_batch import EventBatch
 from .publisher import KafkaPublisher
 
 __all__ = ("EventProducer", "ProduceResult")
@@ -131,6 +138,7 @@ class EventProducer:
         self._callbacks: dict[Hashable, OnDelivery] = {}
         self._serial = itertools.count()
         self._transcoders: dict[tuple[str, str], Transcoder] = {}
+        self._compiled: list[CompiledRoute] | None = None  # produce_events' routing, made on first use
         self.publisher = KafkaPublisher(kafka_conf, on_delivery=self._delivered)
         self._sender = RouteSender(self.publisher, config.get("fastev.ce_source"))
         self.rejected = 0
@@ -175,6 +183,40 @@ class EventProducer:
                 for r in records]
         return self._produce(recs, source or self.source, topic, on_delivery, token, finish=False)
 
+    def produce_events(self, events: Iterable[StorageEvent | Mapping[str, Any]], topic: str | None = None, *,
+                       on_delivery: OnDelivery | None = None, token: Hashable = None) -> ProduceResult:
+        """Queue decoded events (StorageEvents or dicts of their fields) on the routes that take them.
+
+        A value that is not an event raises TypeError/ValueError naming its index, and nothing
+        of the call is queued. ``topic`` and ``on_delivery`` as in ``produce_batch``.
+        """
+        confluent = [r.name for r in self.routes.values() if r.format == "confluent"]
+        batch = EventBatch(events, self._compiled_routes(), confluent, self.schema_id)
+        if token is None:
+            token = ("fastev.EventProducer", next(self._serial))
+        result = ProduceResult(token)
+        if on_delivery is not None:
+            self._callbacks[token] = on_delivery
+        try:
+            for route in self.routes.values():
+                result.queued[route.name] = self._send_route(batch, route, topic, token)
+        finally:
+            self.publisher.seal(token)
+        self.queued += sum(result.queued.values())
+        return result
+
+    def _compiled_routes(self) -> list[CompiledRoute]:
+        if self._compiled is None:
+            config = self._routes_config
+            if isinstance(config, RoutesConfig):
+                from ..acl import Acl
+
+                acl = Acl.from_toml(config.acl_file) if config.acl_file is not None else None
+                self._compiled = compile_routes(config.routes, acl)
+            else:
+                self._compiled = compile_routes(config, None)
+        return self._compiled
+
     def _produce(self, recs: list[bytes], source: str, topic: str | None, on_delivery: OnDelivery | None,
                  token: Hashable, finish: bool) -> ProduceResult:
         if token is None:
@@ -199,8 +241,9 @@ class EventProducer:
                 self.rejected += 1
                 if self._on_reject is not None:
                     self._on_reject(err)
-                if self.dead_letter_topic:
-                    value, headers = dead_letter_message(err, source=err.source or source)
+            if self.dead_letter_topic:  # one per rejected raw message, with all its reasons
+                for group in group_by_message(result.errors):
+                    value, headers = grouped_dead_letter(group, source=group[0].source or source)
                     self.publisher.send(self.dead_letter_topic, [value], None, [headers], token=token)
         finally:
             self.publisher.seal(token)

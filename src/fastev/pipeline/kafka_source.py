@@ -2,6 +2,10 @@
 
 Pairing formats: a message's offset is committed only once ``pairing_window + 1``
 records follow it (``HeldPositions``), counted as the decoder counts them.
+
+The consumer's librdkafka log goes through fastev's logging (``watched_client_config``), and
+``check_topics`` looks its topics up before anything is read: an unreachable cluster is one
+line naming its servers within a few seconds, not librdkafka's flood of ``FAIL`` lines.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, DeliveryError
+from ..kafka.librdkafka_log import client_topic_metadata, watched_client_config
 from .config import SourceConfig
 from .sources import _DATA_LINE, _SSE_STARTS, Stream, Unit
 
@@ -21,6 +26,7 @@ __all__ = ("KafkaSource", "HeldPositions", "CONSUMER_DEFAULTS")
 
 CONSUME_BATCH = 20000
 CONSUME_TIMEOUT_S = 0.2
+TOPIC_LOOKUP_TIMEOUT_S = 10.0  # a reachable but slow cluster; an unreachable one is reported after ~2 s
 # Tansu assigns partitions only with short session/poll intervals (minutes otherwise).
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "auto.offset.reset": "earliest",
@@ -97,6 +103,8 @@ class KafkaSource:
                 self._fatal = DeliveryError(f"source {config.name!r}: fatal consumer error: {err.str()}")
 
         conf["error_cb"] = error_cb
+        conf, self._watch = watched_client_config(conf)  # librdkafka's log to fastev.kafka.librdkafka
+        self.bootstrap = bootstrap
         try:
             self.consumer = Consumer(conf)
         except KafkaException as exc:
@@ -109,6 +117,16 @@ class KafkaSource:
         self.lag: dict[tuple[str, int], int] = {}
         self.stream = Stream(config, ",".join(config.topics), self.commit)
         self._held = HeldPositions(config.pairing_window)
+
+    def check_topics(self, timeout: float = TOPIC_LOOKUP_TIMEOUT_S) -> None:
+        """Every topic must exist; an unreachable cluster raises one DeliveryError naming its servers
+        (within a few seconds). Call before ``units``: it serves the consumer's callbacks."""
+        for topic in self.config.topics:
+            meta = client_topic_metadata(self.consumer, self._watch, self.bootstrap, topic, timeout)
+            if meta is None or meta.error is not None:
+                reason = meta.error.str() if meta is not None and meta.error is not None else "not listed"
+                raise DeliveryError(f"source {self.config.name!r}: topic {topic!r} does not exist on "
+                                    f"{self.bootstrap} ({reason})")
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         with self._lock:

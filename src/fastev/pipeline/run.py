@@ -117,8 +117,12 @@ class Pipeline:
             self.publisher.ensure_topic(topic)
 
     def open_sources(self) -> None:
+        """Open every source; a Kafka source's topics are looked up first (fail before reading anything)."""
         for s in self.config.sources:
-            self.sources.append(make_source(s, self.checkpoints, self.bootstrap, self.config.consumer))
+            source = make_source(s, self.checkpoints, self.bootstrap, self.config.consumer)
+            self.sources.append(source)  # appended first: close() closes it even when the check fails
+            if isinstance(source, KafkaSource):
+                source.check_topics()
 
     def _transcoder(self, stream: Stream, framing: tuple[str, int]) -> Any:
         tc = stream.transcoders.get(framing)

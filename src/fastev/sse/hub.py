@@ -47,6 +47,7 @@ from collections.abc import Callable, Hashable, Mapping
 from itertools import islice
 from typing import Any, Literal
 
+from fastev.event import StorageEvent, event_fields
 from fastev.sse.frames import (
     EVENT_LOSS_FRAME,
     EXPIRED_FRAME,
@@ -127,9 +128,9 @@ class EventHub:
 
     # ---------------------------------------------------------------- publishing
 
-    def publish(self, event: Mapping[str, Any] | Any, offset: int, partition: int = 0) -> None:
-        if not isinstance(event, Mapping):
-            event = event.to_dict()  # a StorageEvent
+    def publish(self, event: StorageEvent | Mapping[str, Any], offset: int, partition: int = 0) -> None:
+        """Serve one event (a StorageEvent, or a dict of its fields) at ``offset`` of ``partition``."""
+        event = event_fields(event)  # TypeError for anything else
         if isinstance(offset, bool) or not isinstance(offset, int) or isinstance(partition, bool) \
                 or not isinstance(partition, int) or partition < 0 or offset < 0:
             raise TypeError("offset and partition must be non-negative ints")
