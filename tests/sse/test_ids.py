@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fastev.sse import EventHub
-from fastev.sse.hub import EVENT_LOSS_FRAME, MemorySink
+from fastev.sse.hub import EVENT_LOSS_FRAME, MemoryWriter
 from fastev.sse.ids import EventIds, load_or_create_key
 from tests.sse.helpers import AllowAll, claims, event, position, rs256, run, serving
 from tests.sse.test_delivery import authenticator
@@ -54,11 +54,11 @@ def test_foreign_or_forged_last_event_id_gets_event_loss_then_the_window() -> No
         previous = EventHub(replay=10)  # another process: its own key and stream
         previous.publish(event("/x/0"), 0)
         for last in (previous.id_after(0), "forged", hub.id_after(2)):
-            sink = MemorySink()
+            writer = MemoryWriter()
             sub = hub.subscribe(AllowAll(), last_event_id=last)
-            hub.attach(sub, sink)
+            hub.attach(sub, writer)
             await asyncio_sleep()
-            frames = sink.frames()
+            frames = writer.frames()
             if last == hub.id_after(2):
                 assert [position(hub.ids, f.split(b"\n", 1)[0][4:].decode()) for f in frames] == [3, 4]
             else:

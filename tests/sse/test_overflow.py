@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fastev.acl import Acl
 from fastev.sse import AclAuthorizer, EventHub
-from fastev.sse.hub import OVERFLOW_FRAME, MemorySink
+from fastev.sse.hub import OVERFLOW_FRAME, MemoryWriter
 from tests.sse.helpers import AllowAll, Stream, claims, event, position, rs256, run, serving
 from tests.sse.test_delivery import ACL_TEXT, authenticator
 
@@ -77,7 +77,7 @@ def test_stalled_client_gets_overflow_and_others_keep_every_frame(pem_file: Path
 
 
 def test_hub_overflow_never_blocks_publish_and_drops_only_the_full_queue() -> None:
-    class Stuck(MemorySink):
+    class Stuck(MemoryWriter):
         """A socket whose buffer never drains."""
 
         def buffered(self) -> int:
@@ -85,7 +85,7 @@ def test_hub_overflow_never_blocks_publish_and_drops_only_the_full_queue() -> No
 
     async def main() -> None:
         hub = EventHub(replay=4, client_queue=3)
-        stuck_sink, reader_sink = Stuck(), MemorySink()
+        stuck_sink, reader_sink = Stuck(), MemoryWriter()
         stuck, reader = hub.subscribe(AllowAll()), hub.subscribe(AllowAll())
         hub.attach(stuck, stuck_sink)
         hub.attach(reader, reader_sink)
@@ -109,9 +109,9 @@ def test_overflow_before_the_stream_started_still_sends_overflow() -> None:
         for i in range(5):  # the response headers are not out yet: frames wait, then overflow
             hub.publish(event(f"/x/{i}"), i)
             await asyncio.sleep(0)
-        sink = MemorySink()
-        hub.attach(sub, sink)
-        assert sub.overflowed and sink.frames() == [OVERFLOW_FRAME] and hub.clients == 0
+        writer = MemoryWriter()
+        hub.attach(sub, writer)
+        assert sub.overflowed and writer.frames() == [OVERFLOW_FRAME] and hub.clients == 0
     run(main())
 
 
@@ -132,20 +132,20 @@ def test_hub_groups_identical_grants_and_coalesces_writes() -> None:
 
     async def main() -> None:
         hub = EventHub(replay=0, coalesce_s=0.05)
-        sinks = []
+        writers = []
         for i in range(40):
             sub = hub.subscribe(Prefix(f"/g{i % 2}/"))
-            sinks.append(MemorySink())
-            hub.attach(sub, sinks[-1])
+            writers.append(MemoryWriter())
+            hub.attach(sub, writers[-1])
         await asyncio.sleep(0)
         assert hub.groups == 2
         for i in range(10):
             hub.publish(event(f"/g{i % 2}/f{i}"), i)
         assert len(checks) == 2 * 10  # per event: one check per group, not per subscriber
         await asyncio.sleep(0.2)
-        for i, sink in enumerate(sinks):
-            assert len(sink.chunks) == 1  # five frames, one write
-            assert [f.count(b"/g%d/" % (i % 2)) for f in sink.frames()] == [1] * 5
+        for i, writer in enumerate(writers):
+            assert len(writer.chunks) == 1  # five frames, one write
+            assert [f.count(b"/g%d/" % (i % 2)) for f in writer.frames()] == [1] * 5
         assert hub.frames_sent == 40 * 5 and hub.writes == 40
     run(main())
 

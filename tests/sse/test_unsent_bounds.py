@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fastev.sse import EventHub
-from fastev.sse.hub import MAX_UNSENT_BYTES, OVERFLOW_FRAME, SOCKET_HIGH_WATER, MemorySink
+from fastev.sse.hub import MAX_UNSENT_BYTES, OVERFLOW_FRAME, SOCKET_HIGH_WATER, MemoryWriter
 from tests.sse.helpers import AllowAll, claims, event, rs256, run, serving
 from tests.sse.test_delivery import authenticator
 
@@ -97,15 +97,15 @@ def test_non_reading_replay_clients_stay_bounded_then_get_overflow_and_are_cut(
 
 def test_private_queue_without_window_is_bounded_in_bytes() -> None:
     """replay = 0: a backed-up reader's frames queue privately, up to max_unsent_bytes, then OVERFLOW."""
-    class Full(MemorySink):
+    class Full(MemoryWriter):
         def buffered(self) -> int:
             return SOCKET_HIGH_WATER + 1  # never drains
 
     async def main() -> None:
         hub = EventHub(replay=0, client_queue=10_000, max_unsent_bytes=64 * 1024)
         sub = hub.subscribe(AllowAll())
-        sink = Full()
-        hub.attach(sub, sink)
+        writer = Full()
+        hub.attach(sub, writer)
         n = 0
         while not sub.ended:
             hub.publish(event(f"/data/f{n}", n=n, pad=PAD), n)
@@ -113,7 +113,7 @@ def test_private_queue_without_window_is_bounded_in_bytes() -> None:
             await asyncio.sleep(0)
             assert sub.queued_bytes <= 64 * 1024 + 2 * PAD
             assert n < 1000
-        assert sub.overflowed and sink.frames()[-1] == OVERFLOW_FRAME
+        assert sub.overflowed and writer.frames()[-1] == OVERFLOW_FRAME
         assert n < 64 * 1024 // PAD + 5  # cut by bytes, long before client_queue frames
         assert MAX_UNSENT_BYTES >= SOCKET_HIGH_WATER
     run(main())

@@ -7,7 +7,7 @@ checkpoint    ordered completion of delivery tokens; atomic file checkpoints
 statefile     the shape of a file checkpoint and the file fingerprint
 deadletters   one dead letter per rejected raw message
 sse_serving   the in-process SSE server of a run with ``[sse]``
-no_kafka      the sink of an SSE-only run
+no_kafka      the publisher of an SSE-only run
 result        run counts and the printed summary
 metrics       Prometheus metrics
 (fastev.aio) ``run_event_loop``: uvloop when installed, re-exported

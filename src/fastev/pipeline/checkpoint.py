@@ -2,7 +2,7 @@
 
 A source hands the pipeline *units* (a file chunk, a consumer batch), each with
 the position that is safe to resume from once the unit and everything before
-it is delivered. The sink reports each unit's token once all of its messages
+it is delivered. The publisher reports each unit's token once all of its messages
 are acknowledged, in any order; ``CompletionTracker`` releases positions only
 for the completed prefix, so a position is never committed while something
 derived from an earlier one is still in flight (README, "fastev run").

@@ -1,7 +1,7 @@
 """What the hub sends: SSE frames of events (encoded once), the fixed control frames, and where bytes go.
 
 ``Entry`` is one published event with its frame(s); ``frame_for`` decides which frame a reader gets;
-``Sink`` is a subscriber's connection (the server's transport, or :class:`MemorySink`).
+``FrameWriter`` is a subscriber's connection (the server's transport, or :class:`MemoryWriter`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import orjson
 from fastev.acl import PrefixFilter
 from fastev.event import KINDS
 
-__all__ = ("Entry", "Filters", "Sink", "MemorySink", "encode_frame", "frame_for", "http_chunk",
+__all__ = ("Entry", "Filters", "FrameWriter", "MemoryWriter", "encode_frame", "frame_for", "http_chunk",
            "EVENT_LOSS_FRAME", "OVERFLOW_FRAME", "KEEPALIVE_FRAME", "EXPIRED_FRAME")
 
 _KINDS = frozenset(KINDS)
@@ -23,7 +23,7 @@ KEEPALIVE_FRAME = b": keepalive\n\n"
 EXPIRED_FRAME = b": token expired\n\n"
 
 
-class Sink(Protocol):
+class FrameWriter(Protocol):
     """Where a subscriber's bytes go: the server's HTTP response, or memory (embedding, tests).
 
     ``raw_write`` takes bytes already framed for the connection: HTTP/1.1 chunks when ``chunked``. The hub
@@ -41,8 +41,8 @@ class Sink(Protocol):
     def closing(self) -> bool: ...
 
 
-class MemorySink:
-    """A sink that keeps what it is given: for in-process consumers of a hub."""
+class MemoryWriter:
+    """A writer that keeps what it is given: for in-process consumers of a hub."""
 
     chunked = False
 

@@ -55,8 +55,8 @@ from fastev.sse.frames import (
     OVERFLOW_FRAME,
     Entry,
     Filters,
-    MemorySink,
-    Sink,
+    FrameWriter,
+    MemoryWriter,
     encode_frame,
     frame_for,
     http_chunk,
@@ -64,7 +64,7 @@ from fastev.sse.frames import (
 from fastev.sse.ids import EventIds
 from fastev.sse.subscription import Group, Subscription
 
-__all__ = ("EventHub", "Subscription", "Filters", "Entry", "Sink", "MemorySink", "EVENT_LOSS_FRAME",
+__all__ = ("EventHub", "Subscription", "Filters", "Entry", "FrameWriter", "MemoryWriter", "EVENT_LOSS_FRAME",
            "OVERFLOW_FRAME", "KEEPALIVE_FRAME", "EXPIRED_FRAME", "encode_frame", "http_chunk",
            "MAX_UNSENT_BYTES", "SOCKET_HIGH_WATER")
 
@@ -79,7 +79,7 @@ def _grant_key(grant: Any) -> Hashable:
 
 
 class EventHub:
-    """Publish events with positions; subscribe with a grant and filters; frames flow to each sink."""
+    """Publish events with positions; subscribe with a grant and filters; frames flow to each writer."""
 
     def __init__(self, replay: int = 10_000, client_queue: int = 1_000, *, ids: EventIds | None = None,
                  keepalive_s: float = 15.0, coalesce_s: float = 0.0, clock: Callable[[], float] | None = None,
@@ -196,19 +196,19 @@ class EventHub:
             chunk = None
             n = len(frames)
             for sub in tuple(group.subs):
-                sink = sub.sink
+                writer = sub.writer
                 if sub.replay_next is not None:  # catching up: it reads these from the window
                     self._fall_behind(sub, n)
                     continue
-                buffered = 0 if sink is None else sink.buffered()
-                if sink is None or sub.queue or buffered > self.high_water \
+                buffered = 0 if writer is None else writer.buffered()
+                if writer is None or sub.queue or buffered > self.high_water \
                         or buffered + len(data) > self.max_unsent_bytes:
                     self._divert(sub, group, frames, len(data))
                     continue
-                if sink.chunked and chunk is None:
+                if writer.chunked and chunk is None:
                     chunk = http_chunk(data)  # framed once for the whole group
                 try:
-                    sink.raw_write(chunk if sink.chunked else data)  # type: ignore[arg-type]
+                    writer.raw_write(chunk if writer.chunked else data)  # type: ignore[arg-type]
                 except (RuntimeError, OSError):  # the transport is already closed: the client left
                     self._end(sub)
                     continue
@@ -242,7 +242,7 @@ class EventHub:
 
     def _fall_behind(self, sub: Subscription, n: int) -> None:
         """``n`` new frames for a catching-up subscriber: lag, if its socket is full (it is not reading)."""
-        if sub.sink is None or sub.sink.buffered() < self.high_water:
+        if sub.writer is None or sub.writer.buffered() < self.high_water:
             return  # it is taking bytes: the next drain sends these
         sub.behind += n
         if sub.behind > self.client_queue:
@@ -258,13 +258,13 @@ class EventHub:
         Runs after the groups' batches are out, so every frame published so far is in the window: one that
         reaches the window's end has seen everything and rejoins the shared path, with no gap nor duplicate.
         """
-        sink = sub.sink
-        if sink is None:
+        writer = sub.writer
+        if writer is None:
             return
-        if sink.closing():
+        if writer.closing():
             self._end(sub)
             return
-        room = self.high_water - sink.buffered()
+        room = self.high_water - writer.buffered()
         if room <= 0:
             return
         out: list[bytes] = []
@@ -300,7 +300,7 @@ class EventHub:
         if not out:
             return  # nothing to write (an empty HTTP chunk would end the response)
         try:
-            sink.write(b"".join(out))
+            writer.write(b"".join(out))
         except (RuntimeError, OSError):
             self._end(sub)
             return
@@ -314,8 +314,8 @@ class EventHub:
         sub.overflowed = True
         sub.queue.clear()  # dropped: the client resumes from its Last-Event-ID
         sub.queued_bytes, sub.replay_next = 0, None
-        if sub.sink is not None and not sub.sink.closing():
-            sub.sink.write(OVERFLOW_FRAME)
+        if sub.writer is not None and not sub.writer.closing():
+            sub.writer.write(OVERFLOW_FRAME)
         self._end(sub)
 
     def _end(self, sub: Subscription) -> None:
@@ -348,7 +348,7 @@ class EventHub:
 
         Synchronous, so nothing is published between the replay snapshot and the
         registration: no gap and no duplicate between replayed and live frames.
-        Frames wait in the subscription until :meth:`attach` gives it a sink.
+        Frames wait in the subscription until :meth:`attach` gives it a writer.
         """
         filters = filters or Filters()
         self._serial += 1
@@ -379,13 +379,13 @@ class EventHub:
         self._start_ticker()
         return sub
 
-    def attach(self, sub: Subscription, sink: Sink, expires_at: float | None = None) -> None:
-        """Frames start flowing to ``sink``; ``expires_at`` (loop time) ends the stream when the token expires."""
-        sub.sink = sink
+    def attach(self, sub: Subscription, writer: FrameWriter, expires_at: float | None = None) -> None:
+        """Frames start flowing to ``writer``; ``expires_at`` (loop time) ends the stream when the token expires."""
+        sub.writer = writer
         sub.last_write = self._now()
         if sub.ended:
             if sub.overflowed:  # it overflowed before its headers were out: it still learns why
-                sink.write(OVERFLOW_FRAME)
+                writer.write(OVERFLOW_FRAME)
             return
         if expires_at is not None:
             loop = asyncio.get_running_loop()
@@ -393,8 +393,8 @@ class EventHub:
         self._schedule_flush()
 
     def _expire(self, sub: Subscription) -> None:
-        if sub.sink is not None and not sub.sink.closing():
-            sub.sink.write(EXPIRED_FRAME)
+        if sub.writer is not None and not sub.writer.closing():
+            sub.writer.write(EXPIRED_FRAME)
         self._end(sub)
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -421,13 +421,13 @@ class EventHub:
         self._ticker = None
         now = self._now()
         for sub in tuple(self._subs):
-            sink = sub.sink
-            if sink is None:
+            writer = sub.writer
+            if writer is None:
                 continue
-            if sink.closing():
+            if writer.closing():
                 self._end(sub)
             elif now - sub.last_write >= self.keepalive_s and not sub.queue and sub.replay_next is None:
-                sink.write(KEEPALIVE_FRAME)
+                writer.write(KEEPALIVE_FRAME)
                 sub.last_write = now
         if self._subs:
             self._start_ticker()

@@ -228,7 +228,7 @@ def make_app(
                 return response
             loop = asyncio.get_running_loop()
             expires = None if auth.expires_at is None else loop.time() + (auth.expires_at - clock())
-            hub.attach(sub, _TransportSink(transport, response.chunked), expires)
+            hub.attach(sub, _TransportWriter(transport, response.chunked), expires)
             assert sub.done is not None
             await sub.done
         except ConnectionError:
@@ -270,7 +270,7 @@ def make_app(
     return app
 
 
-class _TransportSink:
+class _TransportWriter:
     """The hub writes a client's frames straight to its socket, framed as HTTP/1.1 chunks when chunked.
 
     aiohttp's StreamResponse.write is a coroutine per write; the hub writes once per client per flush from

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
-from fastev.sse.frames import Entry, Filters, Sink, frame_for
+from fastev.sse.frames import Entry, Filters, FrameWriter, frame_for
 
 __all__ = ("Subscription", "Group")
 
@@ -34,14 +34,14 @@ class Subscription:
     reader's frames wait in ``queue`` instead.
     """
 
-    __slots__ = ("grant", "filters", "label", "serial", "group", "sink", "queue", "queued_bytes", "limit",
+    __slots__ = ("grant", "filters", "label", "serial", "group", "writer", "queue", "queued_bytes", "limit",
                  "replay_next", "replay_from", "behind", "last_write", "frames", "overflowed",
                  "ended", "done", "_expiry", "__weakref__")
 
     def __init__(self, grant: Any, filters: Filters, label: str, serial: int) -> None:
         self.grant, self.filters, self.label, self.serial = grant, filters, label, serial
         self.group: Group | None = None
-        self.sink: Sink | None = None  # attached once the response headers are out
+        self.writer: FrameWriter | None = None  # attached once the response headers are out
         self.queue: deque[bytes] = deque()  # frames for this client only: EVENT_LOSS, or live without a window
         self.queued_bytes = 0
         self.limit = 0  # frames ``queue`` may hold
@@ -70,7 +70,7 @@ class Subscription:
         return len(self.queue) + self.behind
 
     def buffered(self) -> int:
-        return self.sink.buffered() if self.sink is not None else 0
+        return self.writer.buffered() if self.writer is not None else 0
 
     def enqueue(self, frames: list[bytes], size: int) -> None:
         self.queue.extend(frames)
