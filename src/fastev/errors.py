@@ -42,7 +42,7 @@ class AclError(ConfigError):
 
 
 class DeliveryError(FastevError):
-    """A sink could not deliver (reserved for the delivery layers)."""
+    """A delivery layer (Kafka publishing, SSE) could not deliver."""
 
 
 class DecodeError(FastevError, ValueError):

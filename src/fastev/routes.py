@@ -9,7 +9,7 @@ principals = ["group:/atlas"]   # deliver what these identities may ALL see unde
 paths = ["/pnfs/example.org/data/atlas"]   # plain component-prefix filter
 kinds = ["UPLOAD", "DELETE"]               # plain kind filter
 sources = ["dcache-billing"]               # plain source filter (docs/formats.md §6)
-topic = "atlas-events"        # used by the Kafka sink (later issues); accepted here
+topic = "atlas-events"        # the Kafka topic `fastev run` publishes this route to
 ```
 A route with several principals delivers only what every one of them may see:
 a topic is shared by its readers, so nothing reaches one reader that another
