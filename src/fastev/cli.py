@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd, run_cmd, serve_cmd
@@ -19,8 +20,15 @@ from .errors import ConfigError, DeliveryError
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line pointing at --help (not the whole wrapped usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastev", description="Fast, secure, lossless storage-event streams.")
+    parser = _Parser(prog="fastev", description="Fast, secure, lossless storage-event streams.")
     parser.add_argument("--version", action="version", version=f"fastev {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     decode_cmd.add_parser(sub)
