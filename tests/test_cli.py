@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import io
-import socket
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path

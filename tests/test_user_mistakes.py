@@ -58,7 +58,7 @@ def leaf_parsers(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
 LEAVES = sorted(leaf_commands(cli.build_parser()))
 PIPELINE = (demo_dir() / "pipeline.toml").read_text("utf-8")
 TOKEN = "a-service-token"
-SSE = f'[sse]\nlisten = "127.0.0.1:{{port}}"\n[sse.auth]\nmode = "acl"\ntokens_file = "tokens.txt"\n'
+SSE = '[sse]\nlisten = "127.0.0.1:{port}"\n[sse.auth]\nmode = "acl"\ntokens_file = "tokens.txt"\n'
 
 
 @pytest.fixture(scope="module")
