@@ -9,12 +9,16 @@ STAMP  := $(VENV)/.installed
 all: test
 
 $(PY):
+	@echo "make: creating the virtualenv $(VENV) ($(PYTHON) -m venv) and upgrading pip"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Editable install compiles the Cython core (setup.py) and pulls every dependency from pyproject.toml.
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard src/fastev/_core/*.pyx src/fastev/_core/*.pxd src/fastev/_core/*.pxi)
+	@echo "make: installing fastev and its dependencies into $(VENV) (pip install -e '.[dev]': downloads"
+	@echo "      the wheels and compiles the Cython core; a minute or two the first time, quiet meanwhile)"
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "make: installed"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -23,21 +27,33 @@ build: $(STAMP)
 	$(PY) setup.py build_ext --inplace -q
 
 demo: $(STAMP)
+	@echo "make: running fastev demo (embedded Kafka broker, every sample source)"
 	$(VENV)/bin/fastev demo
 
-# The live-page test drives a real headless Chromium (Debian's chromium package), installed when missing.
-browser:
-	@[ -x /usr/bin/chromium ] || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+# The live-page test drives a real headless Chromium. When none is installed, Debian's smallest one
+# (chromium-headless-shell, else chromium; --no-install-recommends) is installed with apt-get, as root or
+# through sudo; apt's output goes to $(APT_LOG), one line points at it on failure.
+BROWSERS    := /usr/bin/chromium-headless-shell /usr/bin/chromium
+APT_LOG     := $(VENV)/apt-install.log
+FIND_BROWSER = $$(for b in $(BROWSERS); do [ -x $$b ] && { echo $$b; break; }; done)
+
+browser: $(PY)
+	@for b in $(BROWSERS); do [ -x $$b ] && exit 0; done; \
+	pkg=chromium-headless-shell; apt-cache show $$pkg >/dev/null 2>&1 || pkg=chromium; \
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	echo "make: installing Debian's $$pkg for the live-page test (apt-get as root or via sudo; log: $(APT_LOG))"; \
+	{ $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y \
+	    --no-install-recommends $$pkg; } >$(APT_LOG) 2>&1 \
+	  || { echo "make: installing $$pkg failed; see $(APT_LOG)" >&2; exit 1; }
 
 # The whole suite runs twice: against the native core, then against the pure-Python reference.
 test: browser test-native test-reference
 
 test-native: $(STAMP)
-	$(PY) -m pytest -q tests
+	FASTEV_CHROMIUM=$${FASTEV_CHROMIUM:-$(FIND_BROWSER)} $(PY) -m pytest -q tests
 
 test-reference: $(STAMP)
-	FASTEV_NO_EXTENSIONS=1 $(PY) -m pytest -q tests
+	FASTEV_CHROMIUM=$${FASTEV_CHROMIUM:-$(FIND_BROWSER)} FASTEV_NO_EXTENSIONS=1 $(PY) -m pytest -q tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,61 @@ def test_demo_runs_end_to_end_through_a_broker() -> None:
                  "dead letters -> rejected: delivered 4"):
         assert line in out
     assert "non-canonical-path" in out and "invalid-json" in out  # read back from the dead-letter topic
+
+
+def test_route_prints_a_summary_on_stderr(samples: Path) -> None:
+    from fastev.demo import demo_dir
+
+    path = samples / "dcache-billing.jsonl"
+    r = fastev("route", "--config", str(demo_dir() / "pipeline.toml"), "--source", "dcache-billing", str(path))
+    assert r.returncode == 0, r.stderr
+    routed = {route: sum(1 for x in r.stdout.splitlines() if json.loads(x)["route"] == route)
+              for route in ("photon", "cms", "mri", "tape", "operators")}
+    assert r.stderr.decode().splitlines() == [
+        "fastev route: 10 decoded, 1 skipped, 0 rejected, 0 loss signals (11 records, source dcache-billing); "
+        "events per route: " + ", ".join(f"{k} {v}" for k, v in routed.items())]
+
+
+def test_route_refuses_unknown_top_level_keys(tmp_path: Path) -> None:
+    (tmp_path / "routes.toml").write_text('[[routes]]\nname = "all"\n')
+    r = fastev("route", "--config", str(tmp_path / "routes.toml"), "--source", "s3", stdin=b"")
+    assert r.returncode == 2 and r.stdout == b""
+    assert b"unknown key 'routes'; did you mean 'route'?" in r.stderr
+
+
+def _demo_copy(tmp_path: Path, replace: tuple[str, str], extra: str = "") -> Path:
+    import shutil
+
+    from fastev.demo import demo_dir
+
+    for f in demo_dir().iterdir():
+        if f.suffix in (".jsonl", ".sse", ".json", ".toml"):
+            shutil.copy(f, tmp_path / f.name)
+    config = tmp_path / "run.toml"
+    config.write_text((demo_dir() / "pipeline.toml").read_text().replace(*replace) + extra)
+    return config
+
+
+@pytest.mark.parametrize("acl", ["no-such-acl.toml", "s3.jsonl"])
+def test_run_checks_the_acl_before_connecting(tmp_path: Path, acl: str) -> None:
+    """A missing or invalid [acl] file is a config error (exit 2), found before Kafka is contacted."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    config = _demo_copy(tmp_path, ('file = "acl.toml"', f'file = "{acl}"'),
+                        f'[kafka]\nbootstrap_servers = "127.0.0.1:{closed}"\n')
+    r = fastev("run", "--config", str(config))
+    assert r.returncode == 2, r.stderr
+    [line] = r.stderr.decode().splitlines()  # no librdkafka connection log: nothing connected
+    assert line.startswith(f"fastev run: error: {config}: acl.file: ") and acl in line
+
+
+def test_run_warns_about_a_topic_layout_kafka_bindings_refuses(tmp_path: Path) -> None:
+    config = _demo_copy(tmp_path, ('topic = "cms-events"', 'topic = "photon-events"'))
+    refused = fastev("acl", "kafka-bindings", "--acl", str(tmp_path / "acl.toml"), "--config", str(config))
+    assert refused.returncode == 2
+    reason = refused.stderr.decode().strip().removeprefix("fastev: error: ")
+    r = fastev("run", "--config", str(config), "--no-progress")  # the embedded broker
+    assert r.returncode == 0, r.stderr
+    first = r.stderr.decode().splitlines()[0]
+    assert first.startswith(f"fastev run: warning: {reason} (`fastev acl kafka-bindings` refuses this layout")

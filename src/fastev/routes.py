@@ -114,6 +114,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(p.read_text("utf-8"))
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: not UTF-8 (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
 

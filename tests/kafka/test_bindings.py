@@ -181,6 +181,8 @@ def test_both_and_bootstrap_override(files: tuple[Path, Path]) -> None:
 def test_bad_config_exits_2(files: tuple[Path, Path], config: str, message: str) -> None:
     acl, path = files
     path.write_text(config)
+    # A different, valid ACL: the config must name a readable one (pipeline.config loads it up front).
+    (path.parent / "other.toml").write_text('[[allow]]\nprincipals = ["user:z"]\npaths = ["/z"]\n')
     r = fastev("--acl", str(acl), "--config", str(path))
     assert r.returncode == 2
     assert r.stdout == ""

@@ -29,7 +29,13 @@ def run(args: argparse.Namespace) -> int:
     from ..kafka.broker import EmbeddedBroker
 
     if not 0 <= args.port <= 65535:
-        print(f"fastev broker: --port {args.port} is not a TCP port", file=sys.stderr)
+        print(f"fastev broker: error: --port {args.port} is not a TCP port (0..65535)", file=sys.stderr)
+        return 2
+    if not 1 <= args.partitions <= 1024:
+        print(f"fastev broker: error: --partitions {args.partitions} must be in 1..1024", file=sys.stderr)
+        return 2
+    if any(not t or len(t) > 249 for t in args.topic):
+        print("fastev broker: error: --topic names must be 1..249 characters", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -44,17 +50,25 @@ def run(args: argparse.Namespace) -> int:
             if args.topic:
                 broker.create_topics(args.topic, args.partitions)
         except (ConfigError, DeliveryError) as e:
-            print(f"fastev broker: {e}", file=sys.stderr)
+            print(f"fastev broker: error: {_first_line(e)}", file=sys.stderr)
             return 2 if isinstance(e, ConfigError) else 1
         print(broker.bootstrap, flush=True)
         print(f"fastev broker: Tansu on {broker.bootstrap} (memory storage, pid {broker.pid}); "
               "Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if not broker.running():
-                print(f"fastev broker: the broker exited unexpectedly:\n{broker.stderr_tail()}", file=sys.stderr)
+                last = broker.stderr_tail().strip().splitlines()[-1:] or ["(no output)"]
+                print(f"fastev broker: error: the broker exited unexpectedly; its last line: {last[0]}",
+                      file=sys.stderr)
                 return 1
         return 0
     finally:
         broker.stop()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _first_line(e: Exception) -> str:
+    """The broker's errors end with its log tail; the user gets the first line (the cause)."""
+    text = str(e)
+    return text.split(";", 1)[0] if "\n" in text else text

@@ -1,7 +1,11 @@
 """``fastev route``: which routes take which events.
 
 Prints one JSON line ``{"route", "id", "path"}`` per (event, route) pair;
-rejected records go to stderr as JSON lines. Exit 1 if any record was rejected.
+rejected records go to stderr as JSON lines, then one summary line (records,
+events per route). The config is a routes file (``[acl]``, ``[[route]]``) or a
+whole ``fastev run`` config; an unknown top-level key (``[[routes]]``) is an
+error. Exit status: 0 nothing rejected, 1 some record rejected, 2 usage or
+configuration error.
 """
 from __future__ import annotations
 
@@ -28,30 +32,40 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..decoding import DecodeStats
-    from ..routes import load_routes
+    from ..pipeline.config import load_routes_config
     from ..transcode import Transcoder
 
     try:
-        config = load_routes(args.config)
+        config = load_routes_config(args.config)
         watches = load_watches(args.inotify_watches)
         inputs = open_inputs(args.inputs)
         errors = ErrorSink(args.errors)
     except CONFIG_ERRORS as e:
         return fail(str(e))
     stats = DecodeStats()
+    per_route = {r.name: 0 for r in config.routes}
     out = sys.stdout.buffer
     try:
         for name, f in inputs:
             tc = Transcoder(args.source, config, inotify_watches=watches)
             for batch in batches(tc, f):
                 for route in batch.routes:
-                    for ev_id, path in zip(batch.ids(route), batch.paths(route), strict=True):
+                    ids = batch.ids(route)
+                    per_route[route] = per_route.get(route, 0) + len(ids)
+                    for ev_id, path in zip(ids, batch.paths(route), strict=True):
                         out.write(orjson.dumps({"route": route, "id": ev_id, "path": path}) + b"\n")
                 errors.write(batch.errors, name)
                 stats.add(batch.stats)
     except CONFIG_ERRORS as e:
         return fail(str(e))
     finally:
+        for _, f in inputs:
+            if f is not sys.stdin.buffer:
+                f.close()
         errors.close()
     out.flush()
+    routed = ", ".join(f"{route} {n}" for route, n in per_route.items()) or "no routes"
+    print(f"fastev route: {stats.decoded} decoded, {stats.skipped} skipped, {stats.rejected} rejected, "
+          f"{stats.loss} loss signals ({stats.records} records, source {args.source}); events per route: "
+          f"{routed}", file=sys.stderr)
     return 1 if stats.rejected else 0

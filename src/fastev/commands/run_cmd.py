@@ -27,14 +27,34 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..pipeline import load_config, run_pipeline
+    from ..pipeline.preflight import check_before_connecting
 
+    # Everything the config names (keys, ACL, routes, input files, listen ports) is checked before any
+    # broker is started or connected to: a config mistake is exit 2, never a delivery failure.
     try:
+        if args.summary_json is not None:
+            _check_writable(args.summary_json)
         config = load_config(args.config)
+        warnings = check_before_connecting(config)
     except ConfigError as e:
         print(f"fastev run: error: {e}", file=sys.stderr)
         return 2
+    for w in warnings:
+        print(f"fastev run: warning: {w}", file=sys.stderr, flush=True)
     progress = not args.no_progress and sys.stderr.isatty()
     return run_pipeline(config, progress=progress, summary_json=args.summary_json)
+
+
+def _check_writable(path: str) -> None:
+    """--summary-json is written at the end: a path that cannot be written is refused at the start."""
+    import os
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    p = Path(path)
+    if p.is_dir() or not p.parent.is_dir() or not os.access(p.parent, os.W_OK):
+        raise ConfigError(f"--summary-json {path}: cannot write there")
 
 
 def main(argv: list[str] | None = None) -> int:

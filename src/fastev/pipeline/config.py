@@ -58,7 +58,8 @@ from ..source_trust import check_path_prefix
 if TYPE_CHECKING:
     from ..sse.config import SseConfig
 
-__all__ = ("PipelineConfig", "SourceConfig", "RouteTarget", "load_config", "parse_config",
+__all__ = ("PipelineConfig", "SourceConfig", "RouteTarget", "load_config", "parse_config", "load_routes_config",
+           "check_acl_file",
            "SOURCE_TYPES", "PAIRING_FORMATS")
 
 SOURCE_TYPES = ("file", "stdin", "kafka")
@@ -152,7 +153,49 @@ def _table(doc: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 def _unknown(table: dict[str, Any], known: frozenset[str], where: str) -> None:
     extra = sorted(set(table) - known)
     if extra:
-        raise ConfigError(f"{where}: unknown key {extra[0]!r} (known: {', '.join(sorted(known))})")
+        raise ConfigError(f"{where}: unknown key {extra[0]!r}{_suggest(extra[0], known)} "
+                          f"(known: {', '.join(sorted(known))})")
+
+
+def _suggest(key: str, known: frozenset[str]) -> str:
+    """``; did you mean 'route'?`` for a near miss such as ``routes`` or ``sources``, else nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_acl_file(routes: RoutesConfig, name: str) -> None:
+    """Load the [acl] file now: a missing or invalid one is a config error before anything connects."""
+    if routes.acl_file is None:
+        return
+    from ..acl import Acl
+
+    try:
+        Acl.from_toml(routes.acl_file)
+    except ConfigError as e:
+        raise ConfigError(f"{name}: acl.file: {e}") from None
+    except OSError as e:  # the rule loader reports most read errors itself; this is the rest
+        raise ConfigError(f"{name}: acl.file: cannot read {routes.acl_file}: {e.strerror}") from None
+
+
+def load_routes_config(path: str | Path) -> RoutesConfig:
+    """The [acl] and [[route]] tables of a routes file or a whole pipeline config (``fastev route``).
+
+    Unknown top-level keys are errors naming the key (``[[routes]]`` is not silently ignored); the
+    pipeline's own route keys (schema_id, ocf_events) are accepted and left to ``fastev run``.
+    """
+    p = Path(path)
+    doc = read_toml(p)
+    name = str(p)
+    _unknown(doc, TOP_KEYS, name)
+    tables = doc.get("route", [])
+    if isinstance(tables, list) and all(isinstance(t, dict) for t in tables):
+        tables = [{k: v for k, v in t.items() if k not in PIPELINE_ROUTE_KEYS} for t in tables]
+    routes = parse_routes({"acl": doc["acl"], "route": tables} if "acl" in doc else {"route": tables},
+                          p.parent, name)
+    check_acl_file(routes, name)
+    return routes
 
 
 def _str(value: Any, where: str) -> str:
@@ -221,6 +264,7 @@ def parse_config(doc: dict[str, Any], path: Path) -> PipelineConfig:
     stripped = [{k: v for k, v in t.items() if k not in PIPELINE_ROUTE_KEYS} for t in route_tables]
     routes = parse_routes({"acl": doc["acl"], "route": stripped} if "acl" in doc else {"route": stripped},
                           base, name)
+    check_acl_file(routes, name)
     sse = _sse(doc, name)
     if not routes.routes and sse is None:
         raise ConfigError(f"{name}: route: at least one [[route]] is required (or an [sse] section)")

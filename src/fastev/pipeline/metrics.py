@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError
+
 __all__ = ("PipelineMetrics",)
 
 # Read -> delivery report of a unit (a chunk or consumer batch), seconds.
@@ -36,7 +38,11 @@ class PipelineMetrics:
         if listen is not None:
             from prometheus_client import start_http_server
 
-            server, _thread = start_http_server(listen[1], addr=listen[0], registry=r)
+            try:
+                server, _thread = start_http_server(listen[1], addr=listen[0], registry=r)
+            except OSError as e:  # a busy port or an address not on this host: the config's mistake
+                raise ConfigError(f"metrics.listen: cannot listen on {listen[0]}:{listen[1]}: "
+                                  f"{e.strerror or e}") from None
             self.server = server
             self.address = (listen[0], server.server_port)
 
