@@ -82,7 +82,7 @@ def load_watches(path: str | None) -> dict[str, str] | None:
     return doc
 
 
-class ErrorSink:
+class ErrorWriter:
     """Rejected records as JSON lines: to --errors FILE, else stderr; at most ``limit`` of them
     (None: all), the rest only counted in ``suppressed``."""
 

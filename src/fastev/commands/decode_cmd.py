@@ -18,7 +18,7 @@ from ..decoding import SOURCE_NAMES, Decoder, DecodeStats
 from ..options import DEFAULT_MAX_RECORD_BYTES, DEFAULT_PAIRING_WINDOW, MAX_PAIRING_WINDOW, MAX_RECORD_BYTES_LIMIT
 from ..routes import RouteSpec
 from ..transcode import Transcoder
-from ._io import CONFIG_ERRORS, ErrorSink, UsageError, binary_reason, chunks, fail, load_watches, open_inputs
+from ._io import CONFIG_ERRORS, ErrorWriter, UsageError, binary_reason, chunks, fail, load_watches, open_inputs
 
 DEFAULT_MAX_ERRORS = 100
 # Records of one input, all rejected, after which the summary asks whether --source is right.
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         watches = load_watches(args.inotify_watches)
         inputs = open_inputs(args.inputs)
-        errors = ErrorSink(args.errors, args.max_errors)
+        errors = ErrorWriter(args.errors, args.max_errors)
     except CONFIG_ERRORS as e:
         return fail(str(e))
     options = {"inotify_watches": watches, "max_record_bytes": args.max_record_bytes,
@@ -123,7 +123,7 @@ def _hint(name: str, source: str, st: DecodeStats, final: bool = False) -> bool:
 
 
 def _to_jsonl(inputs: list[tuple[str, IO[bytes]]], args: argparse.Namespace, options: dict[str, Any],
-              errors: ErrorSink, stats: DecodeStats, out: IO[bytes]) -> None:
+              errors: ErrorWriter, stats: DecodeStats, out: IO[bytes]) -> None:
     dumps = orjson.dumps
     for name, f in inputs:
         dec = Decoder(args.source, **options)
@@ -134,7 +134,7 @@ def _to_jsonl(inputs: list[tuple[str, IO[bytes]]], args: argparse.Namespace, opt
 
 
 def _to_avro(inputs: list[tuple[str, IO[bytes]]], args: argparse.Namespace, options: dict[str, Any],
-             errors: ErrorSink, stats: DecodeStats, out: IO[bytes]) -> None:
+             errors: ErrorWriter, stats: DecodeStats, out: IO[bytes]) -> None:
     from ..avro import OcfWriter
 
     writer = OcfWriter(cast(BinaryIO, out), codec=args.codec)

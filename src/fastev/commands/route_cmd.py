@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..options import SOURCE_NAMES
-from ._io import CONFIG_ERRORS, ErrorSink, batches, fail, load_watches, open_inputs
+from ._io import CONFIG_ERRORS, ErrorWriter, batches, fail, load_watches, open_inputs
 
 
 def add_parser(sub: Any) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_routes_config(args.config)
         watches = load_watches(args.inotify_watches)
         inputs = open_inputs(args.inputs)
-        errors = ErrorSink(args.errors)
+        errors = ErrorWriter(args.errors)
     except CONFIG_ERRORS as e:
         return fail(str(e))
     stats = DecodeStats()
