@@ -101,6 +101,7 @@ def work(tmp_path_factory: pytest.TempPathFactory, busy_port: int, closed_port: 
     unreachable = f'[kafka]\nbootstrap_servers = "127.0.0.1:{closed_port}"\n'
     (d / "unreachable.toml").write_text(PIPELINE + unreachable)
     (d / "unreachable-sse.toml").write_text(PIPELINE + unreachable + SSE.format(port=0))
+    (d / "unreachable-busy-sse.toml").write_text(PIPELINE + unreachable + SSE.format(port=busy_port))
     return d
 
 
@@ -120,6 +121,8 @@ MISTAKES: list[tuple[tuple[str, ...], list[str], int]] = [
     *[(("serve",), ["--config", f], rc) for f, rc in CONFIG_MISTAKES],
     (("serve",), ["--config", "pipeline.toml"], 2),  # no [sse] section
     (("serve",), ["--config", "unreachable-sse.toml", "--topic", "cms-events"], 1),
+    # a busy port is a config error, found before Kafka is asked (here it could not even be reached)
+    (("serve",), ["--config", "unreachable-busy-sse.toml", "--topic", "cms-events"], 2),
     *[(("route",), ["--config", f, "--source", "s3", "s3.jsonl"], rc) for f, rc in CONFIG_MISTAKES],
     (("route",), ["--config", "pipeline.toml", "--source", "s3", "no-such.jsonl"], 2),
     (("route",), ["--config", "pipeline.toml", "--source", "s3", "a-directory.toml"], 2),

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) -> int:
     """Serve ``config``'s [sse] fed from ``topic``; returns the exit status."""
     from ..errors import ConfigError
+    from ..pipeline.preflight import check_listen
     from ..source_trust import config_spoofing_warnings
     from ..sse.config import build
     from ..sse.kafka_feed import FeedError, feed_and_serve
@@ -85,7 +86,11 @@ def serve(config: Any, topic: str | None = None, *, log: IO[str] | None = None) 
         print(f"fastev serve: warning: {line}", file=log, flush=True)
     try:
         hub, app = build(config.sse, acl, config.path.parent, stream=f"kafka-topic:{topic}")
-    except (ValueError, OSError, ConfigError) as e:
+        if config.sse.port != 0:  # a busy port is a config error found before Kafka is asked anything
+            check_listen("sse.listen", (config.sse.host, config.sse.port))
+    except ConfigError as e:
+        return _fail(str(e), 2, log)
+    except (ValueError, OSError) as e:
         return _fail(f"sse: {e}", 2, log)
     try:
         return feed_and_serve(config, topic, target.format, hub, app, log)

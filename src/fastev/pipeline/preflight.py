@@ -36,11 +36,12 @@ def check_before_connecting(config: PipelineConfig) -> list[str]:
         listens.append(("sse.listen", (config.sse.host, config.sse.port)))
     for key, address in listens:
         if address is not None and address[1] != 0:
-            _check_listen(key, address)
+            check_listen(key, address)
     return binding_warnings(config)
 
 
-def _check_listen(key: str, address: tuple[str, int]) -> None:
+def check_listen(key: str, address: tuple[str, int]) -> None:
+    """ConfigError when ``address`` cannot be listened on (busy port, unknown host): found before connecting."""
     host, port = address
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
