@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .campaign import BATCH_RECORDS, run_batches
+from .campaign import BATCH_RECORDS, run_side
 from .report import build_report, write_report
 from .seeds import corpus
 from .supervisor import Supervisor
@@ -47,7 +47,7 @@ def _worker(args: argparse.Namespace) -> int:
     def emit(line: str) -> None:
         print(line, flush=True)
 
-    run_batches(args.seed, args.start, args.end, seeds, args.out, args.batch_records, emit)
+    run_side(args.seed, args.start, args.end, seeds, args.side, args.batch_records, emit)
     return 0
 
 
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="a campaign")
     run.add_argument("--records", type=int, default=50_000)
     run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--jobs", type=int, default=1, help="worker processes (one core each)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="batch ranges run at once (each by a native and a reference worker process)")
     run.add_argument("--out", type=Path, default=Path("build/fuzz"), help="reproducers and worker logs")
     run.add_argument("--report", type=Path, help="also write the report as REPORT.json and REPORT.md")
     run.add_argument("--batch-records", type=int, default=BATCH_RECORDS)
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = sub.add_parser("worker", help="internal: run a range of batches")
     for name in ("--seed", "--start", "--end", "--batch-records", "--generated"):
         worker.add_argument(name, type=int, required=True)
-    worker.add_argument("--out", type=Path, required=True)
+    worker.add_argument("--side", choices=("native", "reference"), required=True)
     replay = sub.add_parser("replay", help="rerun a saved reproducer")
     replay.add_argument("file", type=Path)
     replay.add_argument("-v", "--verbose", action="store_true")

@@ -30,7 +30,9 @@ def build_report(args: argparse.Namespace, totals: Totals, seconds: float) -> di
         "build": _build(),
         "records": totals.records, "batches": totals.batches, "seconds": round(seconds, 1),
         "records_per_second": round(totals.records / seconds) if seconds else 0,
-        "records_per_second_per_job": round(totals.records / totals.worker_seconds) if totals.worker_seconds else 0,
+        "cpu_seconds": {k: round(v, 1) for k, v in totals.cpu_seconds.items()},
+        # what one core does: records over the CPU time of both sides (generation included in each)
+        "records_per_cpu_second": round(totals.records / cpu) if (cpu := sum(totals.cpu_seconds.values())) else 0,
         "mutations": dict(sorted(totals.mutations.items())),
         "records_by_target": dict(sorted(totals.by_target.items())),
         "records_by_source": dict(sorted(totals.by_source.items())),
@@ -50,8 +52,9 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "| | |", "|---|---|",
         f"| records | {r['records']:,} in {r['batches']:,} batches of {r['batch_records']} |",
-        f"| time | {r['seconds']} s with {r['jobs']} worker(s); {r['records_per_second']:,} records/s "
-        f"({r['records_per_second_per_job']:,} per worker) |",
+        f"| time | {r['seconds']} s wall with {r['jobs']} job(s): {r['records_per_second']:,} records/s; "
+        f"CPU native side {r['cpu_seconds']['native']} s, reference side {r['cpu_seconds']['reference']} s: "
+        f"{r['records_per_cpu_second']:,} records per CPU second (one core) |",
         f"| build | `{r['build']['native_core']}`, sanitizers: {', '.join(r['build']['sanitizers']) or 'none'}, "
         f"Python {r['build']['python']}, commit {r['build']['commit']} |",
         f"| seed | {r['seed']} |",

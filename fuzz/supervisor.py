@@ -1,9 +1,13 @@
 """Run a campaign in worker processes, so a crash or a sanitizer abort is a finding, not the end.
 
-Each worker runs a range of batches and reports each batch before and after
-it. When a worker dies (a signal, an ASan/UBSan abort), the batch it had
-started is regenerated here from (seed, index), saved as a reproducer with the
-worker's stderr, and a new worker continues after it.
+Each batch range gets two workers: the native side (under the sanitizer when
+the campaign runs with it) and the reference side (without the sanitizer
+runtime, which would slow the whole interpreter down 2-3x for nothing: the
+reference has no native code). Each reports a digest of every batch's output;
+batches whose digests differ, or where both sides raised, are rerun here with
+both sides to shrink and save a reproducer. When a worker dies (a signal, an
+ASan/UBSan abort), the batch it had started is regenerated from (seed, index)
+and saved with the worker's stderr, and a new worker continues after it.
 """
 from __future__ import annotations
 
@@ -12,14 +16,16 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from .campaign import make_case, save_reproducer
+from .campaign import Findings, check, make_case, save_reproducer
 from .seeds import REPO, Corpus, corpus
+from .targets import Side
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer", "UndefinedBehaviorSanitizer")
+SANITIZER_ENV = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
+SIDES = ("native", "reference")
 
 
 class Totals:
@@ -27,7 +33,7 @@ class Totals:
         self.lock = threading.Lock()
         self.records = 0
         self.batches = 0
-        self.worker_seconds = 0.0
+        self.cpu_seconds = {side: 0.0 for side in SIDES}
         self.mutations: dict[str, int] = {}
         self.by_target: dict[str, int] = {}
         self.by_source: dict[str, int] = {}
@@ -36,17 +42,17 @@ class Totals:
         self.sanitizer_reports = 0
         self.crash_reports: list[str] = []
 
-    def add_batch(self, line: dict[str, Any]) -> None:
+    def add_batch(self, side: str, line: dict[str, Any]) -> None:
         with self.lock:
+            self.cpu_seconds[side] += line["cpu"]
+            if side != "native":  # records and mutations counted once, on the native side
+                return
             self.batches += 1
             self.records += line["records"]
-            self.worker_seconds += line["secs"]
             for k, v in line["mutations"].items():
                 self.mutations[k] = self.mutations.get(k, 0) + v
             self.by_target[line["target"]] = self.by_target.get(line["target"], 0) + line["records"]
             self.by_source[line["source"]] = self.by_source.get(line["source"], 0) + line["records"]
-            if line["finding"]:
-                self.signatures[line["finding"]] = self.signatures.get(line["finding"], 0) + 1
 
     @property
     def findings(self) -> int:
@@ -58,71 +64,101 @@ class Supervisor:
         self.seed, self.out, self.batch_records, self.generated = seed, out, batch_records, generated
         self.progress = progress
         self.totals = Totals()
+        self.digests: dict[str, dict[int, tuple[str, bool]]] = {side: {} for side in SIDES}
+        self.crashed: set[int] = set()
         self._corpus: Corpus | None = None
         self._corpus_lock = threading.Lock()
         self.fatal: str | None = None
 
     def run(self, batches: int, jobs: int) -> Totals:
         bounds = [batches * j // jobs for j in range(jobs + 1)]
-        threads = [threading.Thread(target=self._range, args=(bounds[j], bounds[j + 1])) for j in range(jobs)]
+        threads = [threading.Thread(target=self._range, args=(side, bounds[j], bounds[j + 1]))
+                   for j in range(jobs) for side in SIDES]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        if not self.fatal:
+            self._compare(batches)
         return self.totals
 
-    def _range(self, start: int, end: int) -> None:
-        index = start
-        while index < end:
-            index = self._worker(index, end)
+    def corpus(self) -> Corpus:
+        with self._corpus_lock:
+            if self._corpus is None:
+                self._corpus = corpus(self.seed, self.generated)
+            return self._corpus
 
-    def _worker(self, start: int, end: int) -> int:
+    def _compare(self, batches: int) -> None:
+        """Rerun, with both sides here, every batch whose sides disagree or both raised."""
+        native, reference = self.digests["native"], self.digests["reference"]
+        suspects = [i for i in range(batches) if i not in self.crashed and i in native and i in reference
+                    and (native[i] != reference[i] or native[i][1])]
+        if not suspects:
+            return
+        findings = Findings(self.out / "reproducers")
+        sides = Side(native=True), Side(native=False)
+        for index in suspects:
+            signature = check(self.seed, index, self.corpus(), self.batch_records, findings, *sides)
+            signature = signature or f"difference not reproduced in one process (batch {index})"
+            self.totals.signatures[signature] = self.totals.signatures.get(signature, 0) + 1
+
+    def _range(self, side: str, start: int, end: int) -> None:
+        index = start
+        while index < end and not self.fatal:
+            index = self._worker(side, index, end)
+
+    def _env(self, side: str) -> dict[str, str]:
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        env = dict(os.environ, PYTHONPATH=path)
+        if side == "reference":
+            for name in SANITIZER_ENV:
+                env.pop(name, None)
+        return env
+
+    def _worker(self, side: str, start: int, end: int) -> int:
         """Run one worker from ``start``; the index to continue from (``end`` when done)."""
-        errpath = self.out / f"worker-{start}.stderr"
-        cmd = [sys.executable, "-m", "fuzz", "worker", "--seed", str(self.seed), "--start", str(start),
-               "--end", str(end), "--out", str(self.out), "--batch-records", str(self.batch_records),
+        errpath = self.out / f"worker-{side}-{start}.stderr"
+        cmd = [sys.executable, "-m", "fuzz", "worker", "--side", side, "--seed", str(self.seed),
+               "--start", str(start), "--end", str(end), "--batch-records", str(self.batch_records),
                "--generated", str(self.generated)]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         current, done = None, start
         with open(errpath, "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, cwd=REPO, env=env, text=True)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, cwd=REPO, env=self._env(side),
+                                    text=True)
             assert proc.stdout is not None
             for text in proc.stdout:
                 line = json.loads(text)
                 if "start" in line:
                     current = line["start"]
                     continue
-                self.totals.add_batch(line)
+                self.digests[side][line["batch"]] = (line["digest"], line["raised"])
+                self.totals.add_batch(side, line)
                 done, current = line["batch"] + 1, None
-                if self.progress and self.totals.batches % 200 == 0:
-                    print(f"fuzz: {self.totals.records} records, {self.totals.findings} findings", flush=True)
+                if self.progress and side == "native" and self.totals.batches % 400 == 0:
+                    print(f"fuzz: {self.totals.records} records", flush=True)
             rc = proc.wait()
         stderr = errpath.read_text(errors="replace")
         sanitizer = any(m in stderr for m in SANITIZER_MARKERS)
         if rc == 0 and not sanitizer:
             errpath.unlink()
             return end
-        if current is None and rc != 0 and done == start:
-            self.fatal = f"the worker failed before its first batch (exit {rc}); see {errpath}"
+        if current is None and done == start:
+            self.fatal = f"the {side} worker failed before its first batch (exit {rc}); see {errpath}"
             return end
-        self._crash(current if current is not None else done - 1, rc, sanitizer, stderr)
-        return (current if current is not None else done) + 1
+        crashed = current if current is not None else done - 1
+        self._crash(side, crashed, rc, sanitizer, stderr)
+        return crashed + 1
 
-    def _crash(self, index: int, rc: int, sanitizer: bool, stderr: str) -> None:
-        with self._corpus_lock:
-            if self._corpus is None:
-                self._corpus = corpus(self.seed, self.generated)
-        case = make_case(self.seed, index, self._corpus, self.batch_records)
+    def _crash(self, side: str, index: int, rc: int, sanitizer: bool, stderr: str) -> None:
+        case = make_case(self.seed, index, self.corpus(), self.batch_records)
         kind = "sanitizer" if sanitizer else "crash"
         path = save_reproducer(self.out / "reproducers", f"{kind}-{case.target}-{case.source}-batch{index}", case,
-                               {"kind": kind, "batch": index, "seed": self.seed, "exit": rc,
+                               {"kind": kind, "side": side, "batch": index, "seed": self.seed, "exit": rc,
                                 "stderr_tail": stderr[-8000:]})
         with self.totals.lock:
+            self.crashed.add(index)
             self.totals.crashes += 1
             self.totals.sanitizer_reports += sanitizer
-            self.totals.crash_reports.append(f"{kind} in batch {index} (exit {rc}): {path.name}")
-        print(f"fuzz: {kind} in batch {index} (exit {rc}); reproducer {path}", file=sys.stderr, flush=True)
-
-
-def elapsed_since(t0: float) -> float:
-    return round(time.monotonic() - t0, 1)
+            self.totals.crash_reports.append(f"{kind} on the {side} side in batch {index} (exit {rc}): {path.name}")
+        print(f"fuzz: {kind} on the {side} side in batch {index} (exit {rc}); reproducer {path}", file=sys.stderr,
+              flush=True)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fuzz.campaign import make_case, run_batches
+from fuzz.campaign import Findings, check, make_case, run_side
 from fuzz.mutate import MUTATIONS
 from fuzz.seeds import SOURCES, corpus
 from fuzz.targets import TARGETS, Case, Side, first_difference, run
@@ -36,15 +36,22 @@ def test_every_target_source_pair_and_mutation_kind_is_exercised() -> None:
         case = make_case(3, index, SEEDS, 256, counts)
         pairs.add((case.target, case.source if case.source != "auto" else index % len(SOURCES)))
     assert len(pairs) == len(SOURCES) * len(TARGETS)
-    assert set(MUTATIONS) | {"chunk-split"} == set(counts)
+    assert set(MUTATIONS) | {"unchanged", "chunk-split"} == set(counts)
 
 
 def test_a_short_campaign_finds_no_difference(tmp_path: Path) -> None:
-    lines: list[dict[str, object]] = []
-    run_batches(3, 0, 2 * len(SOURCES) * len(TARGETS), SEEDS, tmp_path, 64, lambda s: lines.append(json.loads(s)))
-    done = [x for x in lines if "batch" in x]
-    assert len(done) == 40 and sum(int(str(x["records"])) for x in done) == 40 * 64
-    assert [x["finding"] for x in done if x["finding"]] == []
+    findings = Findings(tmp_path)
+    sides = Side(native=True), Side(native=False)
+    assert [check(3, i, SEEDS, 64, findings, *sides) for i in range(2 * len(SOURCES) * len(TARGETS))] == [None] * 40
+
+
+def test_each_side_reports_the_same_digests_when_they_agree() -> None:
+    digests = {}
+    for side in ("native", "reference"):
+        lines: list[str] = []
+        run_side(3, 0, 5, SEEDS, side, 64, lines.append)
+        digests[side] = [(x["batch"], x["digest"]) for x in map(json.loads, lines) if "batch" in x]
+    assert len(digests["native"]) == 5 and digests["native"] == digests["reference"]
 
 
 def test_a_routing_difference_is_found_and_replayable(tmp_path: Path) -> None:
