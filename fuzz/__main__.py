@@ -1,13 +1,17 @@
 """Command line: ``python -m fuzz run|worker|replay`` (run from the repository root).
 
 Exit status of ``run``: 0 no findings, 1 findings (differences, exceptions,
-crashes or sanitizer reports; reproducers under --out), 2 usage or setup error.
+crashes or sanitizer reports; reproducers under --out), 2 usage or setup error,
+3 no findings but stopped early (--max-seconds, SIGINT or SIGTERM: the report
+then covers the batches both sides completed).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,11 +29,17 @@ def _run(args: argparse.Namespace) -> int:
     batches = -(-args.records // args.batch_records)
     t0 = time.monotonic()
     sup = Supervisor(args.seed, args.out, args.batch_records, args.generated, progress=not args.quiet)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: sup.stop())
+    if args.max_seconds:
+        timer = threading.Timer(args.max_seconds, sup.stop)
+        timer.daemon = True
+        timer.start()
     totals = sup.run(batches, args.jobs)
     if sup.fatal:
         print(f"fuzz: {sup.fatal}", file=sys.stderr)
         return 2
-    report = build_report(args, totals, time.monotonic() - t0)
+    report = build_report(args, totals, time.monotonic() - t0, interrupted=sup.stopped.is_set())
     write_report(report, args.out / "report", args.report)
     summary = (f"fuzz: {report['records']} records in {report['seconds']} s ({report['records_per_second']}/s), "
                f"{report['findings']['total']} findings")
@@ -38,7 +48,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {n:6d}  {sig}")
     for line in totals.crash_reports:
         print(f"  {line}")
-    return 1 if report["findings"]["total"] else 0
+    if report["findings"]["total"]:
+        return 1
+    return 3 if sup.stopped.is_set() else 0
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -79,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--report", type=Path, help="also write the report as REPORT.json and REPORT.md")
     run.add_argument("--batch-records", type=int, default=BATCH_RECORDS)
     run.add_argument("--generated", type=int, default=150, help="generator records per source in the corpus")
+    run.add_argument("--max-seconds", type=float, help="stop after this time and report what was done")
     run.add_argument("--quiet", action="store_true")
     worker = sub.add_parser("worker", help="internal: run a range of batches")
     for name in ("--seed", "--start", "--end", "--batch-records", "--generated"):

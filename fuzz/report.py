@@ -24,8 +24,9 @@ def _build() -> dict[str, Any]:
             "python": platform.python_version(), "commit": commit.stdout.strip() or None}
 
 
-def build_report(args: argparse.Namespace, totals: Totals, seconds: float) -> dict[str, Any]:
+def build_report(args: argparse.Namespace, totals: Totals, seconds: float, interrupted: bool) -> dict[str, Any]:
     return {
+        "requested_records": args.records, "interrupted": interrupted,
         "host": socket.gethostname(), "seed": args.seed, "jobs": args.jobs, "batch_records": args.batch_records,
         "build": _build(),
         "records": totals.records, "batches": totals.batches, "seconds": round(seconds, 1),
@@ -51,7 +52,8 @@ def markdown(r: dict[str, Any]) -> str:
         "Native core vs the pure-Python reference (`python -m fuzz run`, see fuzz/__init__.py).",
         "",
         "| | |", "|---|---|",
-        f"| records | {r['records']:,} in {r['batches']:,} batches of {r['batch_records']} |",
+        f"| records | {r['records']:,} in {r['batches']:,} batches of {r['batch_records']}"
+        f"{' (stopped early: ' + format(r['requested_records'], ',') + ' requested)' if r['interrupted'] else ''} |",
         f"| time | {r['seconds']} s wall with {r['jobs']} job(s): {r['records_per_second']:,} records/s; "
         f"CPU native side {r['cpu_seconds']['native']} s, reference side {r['cpu_seconds']['reference']} s: "
         f"{r['records_per_cpu_second']:,} records per CPU second (one core) |",

@@ -42,11 +42,9 @@ class Totals:
         self.sanitizer_reports = 0
         self.crash_reports: list[str] = []
 
-    def add_batch(self, side: str, line: dict[str, Any]) -> None:
+    def add_batch(self, line: dict[str, Any]) -> None:
+        """A batch both sides completed (its native side's line: records and mutations counted once)."""
         with self.lock:
-            self.cpu_seconds[side] += line["cpu"]
-            if side != "native":  # records and mutations counted once, on the native side
-                return
             self.batches += 1
             self.records += line["records"]
             for k, v in line["mutations"].items():
@@ -69,6 +67,15 @@ class Supervisor:
         self._corpus: Corpus | None = None
         self._corpus_lock = threading.Lock()
         self.fatal: str | None = None
+        self.stopped = threading.Event()   # a time budget ran out or a signal came: finish what is done
+        self._procs: set[subprocess.Popen[str]] = set()
+        self._pending: dict[int, dict[str, Any]] = {}   # batch -> the line of the side that finished first
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self.totals.lock:
+            for proc in list(self._procs):
+                proc.terminate()
 
     def run(self, batches: int, jobs: int) -> Totals:
         bounds = [batches * j // jobs for j in range(jobs + 1)]
@@ -104,7 +111,7 @@ class Supervisor:
 
     def _range(self, side: str, start: int, end: int) -> None:
         index = start
-        while index < end and not self.fatal:
+        while index < end and not self.fatal and not self.stopped.is_set():
             index = self._worker(side, index, end)
 
     def _env(self, side: str) -> dict[str, str]:
@@ -123,23 +130,26 @@ class Supervisor:
                "--generated", str(self.generated)]
         current, done = None, start
         with open(errpath, "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, cwd=REPO, env=self._env(side),
-                                    text=True)
+            with self.totals.lock:
+                if self.stopped.is_set():
+                    return end
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, cwd=REPO, env=self._env(side),
+                                        text=True)
+                self._procs.add(proc)
             assert proc.stdout is not None
             for text in proc.stdout:
                 line = json.loads(text)
                 if "start" in line:
                     current = line["start"]
                     continue
-                self.digests[side][line["batch"]] = (line["digest"], line["raised"])
-                self.totals.add_batch(side, line)
+                self._completed(side, line)
                 done, current = line["batch"] + 1, None
-                if self.progress and side == "native" and self.totals.batches % 400 == 0:
-                    print(f"fuzz: {self.totals.records} records", flush=True)
             rc = proc.wait()
+            with self.totals.lock:
+                self._procs.discard(proc)
         stderr = errpath.read_text(errors="replace")
         sanitizer = any(m in stderr for m in SANITIZER_MARKERS)
-        if rc == 0 and not sanitizer:
+        if (rc == 0 or self.stopped.is_set()) and not sanitizer:
             errpath.unlink()
             return end
         if current is None and done == start:
@@ -148,6 +158,20 @@ class Supervisor:
         crashed = current if current is not None else done - 1
         self._crash(side, crashed, rc, sanitizer, stderr)
         return crashed + 1
+
+    def _completed(self, side: str, line: dict[str, Any]) -> None:
+        index, other = line["batch"], "reference" if side == "native" else "native"
+        with self.totals.lock:
+            self.totals.cpu_seconds[side] += line["cpu"]
+            self.digests[side][index] = (line["digest"], line["raised"])
+            if index not in self.digests[other]:
+                self._pending[index] = line
+                return
+            native_line = line if side == "native" else self._pending.pop(index)
+            self._pending.pop(index, None)
+        self.totals.add_batch(native_line)
+        if self.progress and self.totals.batches % 400 == 0:
+            print(f"fuzz: {self.totals.records} records compared", flush=True)
 
     def _crash(self, side: str, index: int, rc: int, sanitizer: bool, stderr: str) -> None:
         case = make_case(self.seed, index, self.corpus(), self.batch_records)
