@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .campaign import BATCH_RECORDS, run_side
 from .report import build_report, write_report
-from .seeds import corpus
+from .seeds import Corpus
 from .supervisor import Supervisor
 
 
@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    seeds = corpus(args.seed, args.generated)
+    seeds = Corpus.load(args.corpus)
 
     def emit(line: str) -> None:
         print(line, flush=True)
@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--max-seconds", type=float, help="stop after this time and report what was done")
     run.add_argument("--quiet", action="store_true")
     worker = sub.add_parser("worker", help="internal: run a range of batches")
-    for name in ("--seed", "--start", "--end", "--batch-records", "--generated"):
+    for name in ("--seed", "--start", "--end", "--batch-records"):
         worker.add_argument(name, type=int, required=True)
+    worker.add_argument("--corpus", type=Path, required=True, help="the campaign's corpus.json")
     worker.add_argument("--side", choices=("native", "reference"), required=True)
     replay = sub.add_parser("replay", help="rerun a saved reproducer")
     replay.add_argument("file", type=Path)

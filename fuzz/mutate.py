@@ -15,6 +15,8 @@ _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _MEMBER = re.compile(rb'"(?:[^"\\]|\\.)*"\s*:\s*(?:"(?:[^"\\]|\\.)*"|-?[\d.eE+-]+|true|false|null|\[\]|\{\})')
 _VALUE = re.compile(rb':\s*("(?:[^"\\]|\\.)*"|-?[\d.eE+-]+|true|false|null)')
+_ARRAY_HEAD = re.compile(rb'\[\s*("(?:[^"\\]|\\.)*"|-?[\d.eE+-]+|true|false|null|\{[^{}\[\]]*\})')
+_STRING_ITEM = re.compile(rb'(?<=[\[,])("(?:[^"\\]|\\.)*")(?=\s*[,\]])')
 _TIME = re.compile(rb'"\d{4}-\d\d-\d\d[T_ ][^"]*"')
 
 LIMIT_NUMBERS = [
@@ -152,17 +154,14 @@ def json_escape(rng: random.Random, data: bytes, corpus: Sequence[bytes]) -> byt
 
 
 def json_repeat_item(rng: random.Random, data: bytes, corpus: Sequence[bytes]) -> bytes:
-    """Repeat an array's first item (many Records, subject entries, mask flags)."""
-    i = data.find(b"[")
-    if i < 0:
+    """Repeat an array item: a first item, or any string item (many Records, subject principals and
+    groups, mask flags)."""
+    m = _pick(rng, _STRING_ITEM, data) if rng.random() < 0.5 else None
+    m = m or _pick(rng, _ARRAY_HEAD, data)
+    if m is None:
         return data
-    j = data.find(b",", i)
-    k = data.find(b"]", i)
-    end = j if 0 <= j < k else k
-    if end <= i + 1:
-        return data
-    item = data[i + 1: end]
-    return data[: i + 1] + (item + b",") * rng.choice((2, 16, 200)) + data[i + 1:]
+    item = m.group(1)
+    return data[: m.start(1)] + (item + b",") * rng.choice((1, 2, 16, 200)) + data[m.start(1):]
 
 
 Mutation = Callable[[random.Random, bytes, Sequence[bytes]], bytes]

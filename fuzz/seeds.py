@@ -1,8 +1,11 @@
 """Seed corpora per source: the committed samples plus records from the test generators.
 
 The generators (tests/core/_gen.py, hypothesis strategies) are drawn with
-derandomize=True, so the corpus, like everything else in a campaign, depends
-only on the campaign seed and the code. dcache-inotify records are SSE frames.
+derandomize=True, yet what they draw also depends on the state of the process
+(what was imported and drawn before). So a campaign builds its corpus once, in
+the supervisor, and hands the workers the saved file (corpus.json in the output
+directory): every process then makes the same batch from (seed, index).
+dcache-inotify records are SSE frames.
 """
 from __future__ import annotations
 
@@ -57,6 +60,25 @@ def _inotify_frames(rng: random.Random, subs: list[str], n: int) -> list[bytes]:
     return frames
 
 
+PRINCIPALS = ["UserNamePrincipal[alice]", "UidPrincipal[1000]", "GidPrincipal[1000,primary]", "GidPrincipal[2000]",
+              "FQANPrincipal[/atlas/Role=production,primary]", "FQANPrincipal[/atlas]", "OpenIdGroup[/dune]",
+              "GroupNamePrincipal[atlas,primary]", "GroupNamePrincipal[cms]", "Origin[192.0.2.10]", "/DC=org/CN=Dan"]
+
+
+def _with_subjects(rng: random.Random, records: list[bytes], n: int) -> list[bytes]:
+    """Billing records with long subjects, groups repeated among them (the generators rarely draw groups)."""
+    out = []
+    for raw in rng.choices(records, k=n):
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            rec["subject"] = rng.choices(PRINCIPALS, k=rng.choice((2, 5, 12, 40)))
+            out.append(json.dumps(rec).encode())
+    return out
+
+
 def _generated(source: str, mutate: bool, n: int) -> list[bytes]:
     """n records drawn from the test generators (empty when the tests package is not importable)."""
     try:
@@ -83,6 +105,17 @@ class Corpus:
     valid: dict[str, list[bytes]]
     invalid: dict[str, list[bytes]]
 
+    def save(self, path: Path) -> None:
+        hexed = {name: {s: [r.hex() for r in recs] for s, recs in part.items()}
+                 for name, part in (("valid", self.valid), ("invalid", self.invalid))}
+        path.write_text(json.dumps(hexed))
+
+    @classmethod
+    def load(cls, path: Path) -> Corpus:
+        obj = json.loads(path.read_text())
+        return cls(*({s: [bytes.fromhex(r) for r in recs] for s, recs in obj[name].items()}
+                     for name in ("valid", "invalid")))
+
 
 def corpus(seed: int, generated: int = 150) -> Corpus:
     """Seed records per source; ``generated`` valid and as many invalid records from the generators."""
@@ -97,5 +130,7 @@ def corpus(seed: int, generated: int = 150) -> Corpus:
         else:
             valid += _generated(source, False, generated)
             invalid = _generated(source, True, generated)
+        if source == "dcache-billing":
+            valid += _with_subjects(rng, valid, generated // 3)
         result.valid[source], result.invalid[source] = valid, invalid or valid
     return result

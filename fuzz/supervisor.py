@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .campaign import Findings, check, make_case, save_reproducer
-from .seeds import REPO, Corpus, corpus
+from .seeds import REPO, corpus
 from .targets import Side
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer", "UndefinedBehaviorSanitizer")
@@ -64,8 +64,9 @@ class Supervisor:
         self.totals = Totals()
         self.digests: dict[str, dict[int, tuple[str, bool]]] = {side: {} for side in SIDES}
         self.crashed: set[int] = set()
-        self._corpus: Corpus | None = None
-        self._corpus_lock = threading.Lock()
+        self.corpus = corpus(seed, generated)
+        self.corpus_path = out / "corpus.json"
+        self.corpus.save(self.corpus_path)
         self.fatal: str | None = None
         self.stopped = threading.Event()   # a time budget ran out or a signal came: finish what is done
         self._procs: set[subprocess.Popen[str]] = set()
@@ -89,12 +90,6 @@ class Supervisor:
             self._compare(batches)
         return self.totals
 
-    def corpus(self) -> Corpus:
-        with self._corpus_lock:
-            if self._corpus is None:
-                self._corpus = corpus(self.seed, self.generated)
-            return self._corpus
-
     def _compare(self, batches: int) -> None:
         """Rerun, with both sides here, every batch whose sides disagree or both raised."""
         native, reference = self.digests["native"], self.digests["reference"]
@@ -105,7 +100,7 @@ class Supervisor:
         findings = Findings(self.out / "reproducers")
         sides = Side(native=True), Side(native=False)
         for index in suspects:
-            signature = check(self.seed, index, self.corpus(), self.batch_records, findings, *sides)
+            signature = check(self.seed, index, self.corpus, self.batch_records, findings, *sides)
             signature = signature or f"difference not reproduced in one process (batch {index})"
             self.totals.signatures[signature] = self.totals.signatures.get(signature, 0) + 1
 
@@ -127,7 +122,7 @@ class Supervisor:
         errpath = self.out / f"worker-{side}-{start}.stderr"
         cmd = [sys.executable, "-m", "fuzz", "worker", "--side", side, "--seed", str(self.seed),
                "--start", str(start), "--end", str(end), "--batch-records", str(self.batch_records),
-               "--generated", str(self.generated)]
+               "--corpus", str(self.corpus_path)]
         current, done = None, start
         with open(errpath, "wb") as err:
             with self.totals.lock:
@@ -174,7 +169,7 @@ class Supervisor:
             print(f"fuzz: {self.totals.records} records compared", flush=True)
 
     def _crash(self, side: str, index: int, rc: int, sanitizer: bool, stderr: str) -> None:
-        case = make_case(self.seed, index, self.corpus(), self.batch_records)
+        case = make_case(self.seed, index, self.corpus, self.batch_records)
         kind = "sanitizer" if sanitizer else "crash"
         path = save_reproducer(self.out / "reproducers", f"{kind}-{case.target}-{case.source}-batch{index}", case,
                                {"kind": kind, "side": side, "batch": index, "seed": self.seed, "exit": rc,

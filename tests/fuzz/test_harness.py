@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fuzz.campaign import Findings, check, make_case, run_side
 from fuzz.mutate import MUTATIONS
-from fuzz.seeds import SOURCES, corpus
+from fuzz.seeds import SOURCES, Corpus, corpus
 from fuzz.targets import TARGETS, Case, Side, first_difference, run
 
 from fastev._ref.transcoder import CompiledRoute
@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 SEEDS = corpus(3, generated=20)
 
 
-def test_batches_are_a_function_of_seed_and_index() -> None:
-    assert make_case(3, 7, SEEDS, 64) == make_case(3, 7, corpus(3, generated=20), 64)
+def test_batches_are_a_function_of_seed_index_and_the_saved_corpus(tmp_path: Path) -> None:
+    SEEDS.save(tmp_path / "corpus.json")
+    assert make_case(3, 7, SEEDS, 64) == make_case(3, 7, Corpus.load(tmp_path / "corpus.json"), 64)
     assert make_case(3, 7, SEEDS, 64).inputs != make_case(4, 7, SEEDS, 64).inputs
 
 
@@ -74,7 +75,35 @@ def test_a_crashing_worker_is_a_finding_and_the_campaign_goes_on(tmp_path: Path)
     assert report["records"] == 128 and report["findings"]["crashes"] == 1       # batches 0 and 2 ran
     path = next((tmp_path / "reproducers").glob("*-batch1.json"))  # "sanitizer-…" under ASan, else "crash-…"
     saved = json.loads(path.read_text())
-    assert saved["finding"]["exit"] != 0 and Case.from_json(saved["case"]) == make_case(1, 1, corpus(1, 5), 64)
+    expected = make_case(1, 1, Corpus.load(tmp_path / "corpus.json"), 64)   # the batch the worker had started
+    assert saved["finding"]["exit"] != 0 and Case.from_json(saved["case"]) == expected
     replay = subprocess.run([sys.executable, "-m", "fuzz", "replay", str(path)], cwd=REPO, capture_output=True,
                             text=True, timeout=120)
     assert replay.returncode == 0 and "agree" in replay.stdout  # the crash was the planted one, not the input
+
+
+def test_a_difference_fails_the_campaign_and_its_reproducer_replays(tmp_path: Path) -> None:
+    """A copy of fastev whose reference keeps repeated groups (the native core drops them)."""
+    import shutil
+
+    import fastev
+
+    planted = tmp_path / "planted"
+    shutil.copytree(Path(fastev.__file__).parent, planted / "fastev", ignore=shutil.ignore_patterns("__pycache__"))
+    billing = planted / "fastev" / "_ref" / "billing.py"
+    text = billing.read_text()
+    assert "if value and value not in self.groups:" in text
+    billing.write_text(text.replace("if value and value not in self.groups:", "if value:"))
+    env = dict(os.environ, PYTHONPATH=str(planted))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "fuzz", "run", "--records", "5120", "--seed", "5", "--quiet",
+                           "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert any("at 'groups'" in sig for sig in report["findings"]["by_signature"]), report["findings"]
+    assert not any("not reproduced" in sig for sig in report["findings"]["by_signature"])
+    saved = sorted((out / "reproducers").glob("difference-decode-records-*.json"))[0]
+    assert len(json.loads(saved.read_text())["case"]["inputs"]) == 1        # shrunk to the one record
+    replay = subprocess.run([sys.executable, "-m", "fuzz", "replay", str(saved)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 1 and "groups" in replay.stdout
