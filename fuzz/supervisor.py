@@ -112,9 +112,10 @@ class Supervisor:
     def _env(self, side: str) -> dict[str, str]:
         path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         env = dict(os.environ, PYTHONPATH=path)
-        if side == "reference":
+        if side == "reference":  # pure Python: no sanitizer runtime, and no native module may load
             for name in SANITIZER_ENV:
                 env.pop(name, None)
+            env["FASTEV_NO_EXTENSIONS"] = "1"
         return env
 
     def _worker(self, side: str, start: int, end: int) -> int:
