@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install build browser demo test test-native test-reference lint bench bench-quick clean
+.PHONY: all install build browser demo test test-native test-reference lint bench bench-quick clean \
+        build-asan test-asan fuzz fuzz-smoke
 
 all: test
 
@@ -47,13 +48,44 @@ browser: $(PY)
 	  || { echo "make: installing $$pkg failed; see $(APT_LOG)" >&2; exit 1; }
 
 # The whole suite runs twice: against the native core, then against the pure-Python reference.
-test: browser test-native test-reference
+test: browser test-native test-reference fuzz-smoke
 
 test-native: $(STAMP)
 	FASTEV_CHROMIUM=$${FASTEV_CHROMIUM:-$(FIND_BROWSER)} $(PY) -m pytest -q tests
 
 test-reference: $(STAMP)
 	FASTEV_CHROMIUM=$${FASTEV_CHROMIUM:-$(FIND_BROWSER)} FASTEV_NO_EXTENSIONS=1 $(PY) -m pytest -q tests
+
+# Sanitizer build: the debug build under ASan+UBSan, out of place (build/asan/lib holds a copy of the package
+# with sanitized extension modules), so the release modules in src/ are never replaced. CPython itself is not
+# instrumented: the runtimes are preloaded and leak detection is off; allocator_may_return_null lets the tests of
+# impossible allocations see their MemoryError. --capture=sys keeps a sanitizer report on the real stderr.
+ASAN_LIB := build/asan/lib
+ASAN_ENV  = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+            ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 PYTHONPATH=$(CURDIR)/$(ASAN_LIB)
+FUZZ_RECORDS ?= 10000000
+FUZZ_JOBS    ?= 1
+
+build-asan: $(STAMP)
+	@mkdir -p $(ASAN_LIB)
+	tar -C src --exclude='*.so' --exclude='*.c' --exclude=__pycache__ -cf - fastev | tar -C $(ASAN_LIB) -xf -
+	FASTEV_SANITIZE=1 $(PY) setup.py build_ext --build-lib $(ASAN_LIB) --build-temp build/asan/tmp -q
+	$(ASAN_ENV) $(PY) -c 'import fastev._core.codec as c; assert "/$(ASAN_LIB)/" in c.__file__, c.__file__'
+
+test-asan: build-asan
+	$(ASAN_ENV) $(PY) -m pytest -q --capture=sys -p no:cacheprovider \
+	  tests/core tests/decode tests/transcode tests/avro tests/acl tests/fuzz
+	$(ASAN_ENV) $(PY) -m fuzz run --records 50000 --out build/fuzz-asan-smoke --quiet
+
+# The long differential campaign (>= 10 M records) on the sanitizer build; the report is committed.
+fuzz: build-asan
+	$(ASAN_ENV) $(PY) -m fuzz run --records $(FUZZ_RECORDS) --jobs $(FUZZ_JOBS) --out build/fuzz \
+	  --report bench-results/fuzz-$$(hostname)
+
+# A short campaign on the release build (part of make test and CI).
+fuzz-smoke: $(STAMP)
+	$(PY) -m fuzz run --records 30000 --out build/fuzz-smoke --quiet
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

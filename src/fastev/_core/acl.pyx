@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# Cython directives (release speed settings, debug checks) are set in setup.py only.
 """Native path-prefix ACL trie: the compiled structure and the lookup.
 
 Rule parsing and the rule tables come from fastev.acl_rules (shared with the

@@ -1,4 +1,4 @@
-# cython: language_level=3
+# Cython directives (release speed settings, debug checks) are set in setup.py only.
 """Native Avro writer for StorageEvent (the reference is fastev._ref.avro).
 
 Apache Avro 1.11 specification sections cited as spec "...". Output is byte for

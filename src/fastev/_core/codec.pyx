@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# Cython directives (release speed settings, debug checks) are set in setup.py only.
 """Native codec core: raw records -> validated events -> routes -> Avro, in C.
 
 The contract is the pure-Python reference (fastev._ref.decoder, .transcoder and the

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# Cython directives (release speed settings, debug checks) are set in setup.py only.
 """Native Kafka produce path: librdkafka's C API driven from a C loop.
 
 confluent-kafka's ``produce_batch`` drops headers (confluent-kafka-python#2320), so
