@@ -42,9 +42,11 @@ def make_case(seed: int, index: int, corpus: Corpus, records: int = BATCH_RECORD
         record, label = mutate(rng, seed_record, valid if rng.random() < 0.8 else others, counts)
         inputs.append(record)
         labels.append(label)
-    options: dict[str, Any] = {"now_us": NOW_US, "pairing_window": rng.choice((0, 1, 2, 4, 16, 128))}
+    options: dict[str, Any] = {"now_us": NOW_US, "pairing_window": rng.choice((1, 2, 4, 16, 128))}
     if source == "dcache-inotify":
         options["inotify_watches"] = watches()
+    if rng.random() < 0.15:  # a source's declared namespace (docs/formats.md §6)
+        options["path_prefix"] = rng.choice(("/s3", "/pnfs/lab.example", "/x/y/z"))
     if rng.random() < 0.15:
         options["max_record_bytes"] = rng.choice((1, 16, 64, 200, 1024, 4096))
     if target.startswith("transcode"):

@@ -49,9 +49,9 @@ class Side:
 
 def _routes(acl: Any) -> list[Any]:
     """Several routes: everything, path prefixes, kinds, identity views with allow and deny rules."""
-    from fastev._ref.acl import Identity, Rule
-    from fastev._ref.transcoder import CompiledRoute
+    from fastev.acl_rules import Identity, Rule, source_mask
     from fastev.event import KINDS
+    from fastev.routes import CompiledRoute
 
     every = (1 << len(KINDS)) - 1
     rules = [
@@ -60,10 +60,15 @@ def _routes(acl: Any) -> list[Any]:
         Rule("allow", ("*",), ("/beamline-7",), 1 << KINDS.index("UPLOAD")),
         Rule("allow", ("user:alice",), ("/",), every),
         Rule("deny", ("user:alice",), ("/pnfs/lab.example/photon/scratch",), 1 << KINDS.index("DELETE")),
+        # rules limited to sources (docs/formats.md §6): an S3 event may not speak for dCache's /pnfs
+        Rule("allow", ("user:bob",), ("/pnfs",), every, source_mask(("dcache-billing", "dcache-inotify"))),
+        Rule("allow", ("user:bob",), ("/",), every, source_mask(("s3",))),
+        Rule("deny", ("user:bob",), ("/gpfs/fs1",), every, source_mask(("gpfs-audit",))),
     ]
     atlas = acl.IdentityView(rules, Identity(user="a", groups=("/atlas",)))
     anyone = acl.IdentityView(rules, Identity())
     alice = acl.IdentityView(rules, Identity(user="alice"))
+    bob = acl.IdentityView(rules, Identity(user="bob"))
     return [
         CompiledRoute("all", None, ()),
         CompiledRoute("photon", acl.PrefixFilter(["/pnfs/lab.example/photon", "/gpfs"], []), ()),
@@ -71,6 +76,8 @@ def _routes(acl: Any) -> list[Any]:
         CompiledRoute("atlas", None, (atlas,)),
         CompiledRoute("both", acl.PrefixFilter(["/"], ["UPLOAD", "CREATE"]), (atlas, anyone)),
         CompiledRoute("alice", acl.PrefixFilter(["/pnfs", "/beamline-7", "/gpfs/fs1"], []), (alice,)),
+        CompiledRoute("bob", None, (bob,)),
+        CompiledRoute("gpfs-only", acl.PrefixFilter(["/"], [], ["gpfs-audit", "gpfs-watch"]), (bob, anyone)),
     ]
 
 
