@@ -11,7 +11,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "src" / "fastev" / "_core"
 DIRECTIVE = re.compile(r"^#\s*cython\s*:", re.MULTILINE)
-DECORATOR = re.compile(r"(@|with )cython\.(boundscheck|wraparound|initializedcheck|cdivision)\b")
+# A local directive may turn a check on (a Python list indexed under the GIL), never off.
+DECORATOR = re.compile(r"(@|with )cython\.((boundscheck|wraparound|initializedcheck)\(False\)|cdivision\(True\))")
 
 
 def test_no_source_file_sets_cython_directives() -> None:

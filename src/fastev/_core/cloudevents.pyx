@@ -1,4 +1,4 @@
-# cython: language_level=3
+# Cython directives (release speed settings, debug checks) are set in setup.py only.
 """Python-visible face of the C CloudEvents header builder (cloudevents.pxd).
 
 Same functions, results and errors as fastev._ref.cloudevents; codec.pyx and kproducer.pyx
