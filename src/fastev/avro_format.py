@@ -10,7 +10,7 @@ Container Files"). These are constants of the shipped schema
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastev.event import KINDS, SOURCES, schema, schema_text
@@ -18,7 +18,7 @@ from fastev.event import KINDS, SOURCES, schema, schema_text
 __all__ = (
     "CODECS", "KIND_ORDINALS", "OCF_MAGIC", "SCHEMA_CANONICAL", "SCHEMA_FINGERPRINT", "SCHEMA_FINGERPRINT_BYTES",
     "SCHEMA_JSON", "SINGLE_OBJECT_MAGIC", "SOURCE_ORDINALS", "SYNC_SIZE",
-    "fingerprint64", "fingerprint_bytes", "ocf_header", "parsing_canonical_form", "single_object_frame",
+    "fingerprint64", "fingerprint_bytes", "ocf_header", "ocf_runs", "parsing_canonical_form", "single_object_frame",
     "zigzag_varint",
 )
 
@@ -156,3 +156,22 @@ def ocf_header(codec: str, sync_marker: bytes) -> bytes:
     out.append(0)
     out += sync_marker
     return bytes(out)
+
+
+def ocf_runs(payloads: Sequence[bytes], max_events: int, max_bytes: int) -> list[tuple[int, bytes]]:
+    """Payloads cut into (count, concatenated bytes) runs within both limits (each run holds at least
+    one payload): OCF data blocks for Kafka messages of bounded size."""
+    if max_events < 1:
+        raise ValueError("max_events: must be positive")
+    runs: list[tuple[int, bytes]] = []
+    run: list[bytes] = []
+    size = 0
+    for p in payloads:
+        if run and (len(run) >= max_events or size + len(p) > max_bytes):
+            runs.append((len(run), b"".join(run)))
+            run, size = [], 0
+        run.append(p)
+        size += len(p)
+    if run:
+        runs.append((len(run), b"".join(run)))
+    return runs

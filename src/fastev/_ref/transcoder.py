@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..avro_format import ocf_runs
 from ..batch import Batch, DecodeStats
 from ..options import FRAMINGS, MAX_SCHEMA_ID, check_transcoder_options  # noqa: F401 - re-exported
 from ..routes import CompiledRoute
@@ -43,20 +44,7 @@ class RouteBatch:
     def blocks(self, route: str, max_events: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """The route's payloads cut into (count, concatenated bytes) runs within both limits
         (each run holds at least one payload): OCF data blocks for messages of bounded size."""
-        if max_events < 1:
-            raise ValueError("max_events: must be positive")
-        runs: list[tuple[int, bytes]] = []
-        run: list[bytes] = []
-        size = 0
-        for p in self._payloads[route]:
-            if run and (len(run) >= max_events or size + len(p) > max_bytes):
-                runs.append((len(run), b"".join(run)))
-                run, size = [], 0
-            run.append(p)
-            size += len(p)
-        if run:
-            runs.append((len(run), b"".join(run)))
-        return runs
+        return ocf_runs(self._payloads[route], max_events, max_bytes)
 
     def ids(self, route: str) -> list[str]:
         return list(self._ids[route])

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..avro import confluent_frame, encode_event
+from ..avro_format import ocf_runs
 from ..event import StorageEvent, event_fields
 from ..routes import CompiledRoute
 
@@ -66,17 +67,4 @@ class EventBatch:
     def blocks(self, route: str, max_events: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """The route's payloads cut into (count, concatenated bytes) runs within both limits
         (each run holds at least one payload): OCF data blocks for messages of bounded size."""
-        if max_events < 1:
-            raise ValueError("max_events: must be positive")
-        runs: list[tuple[int, bytes]] = []
-        run: list[bytes] = []
-        size = 0
-        for p in self._payloads[route]:
-            if run and (len(run) >= max_events or size + len(p) > max_bytes):
-                runs.append((len(run), b"".join(run)))
-                run, size = [], 0
-            run.append(p)
-            size += len(p)
-        if run:
-            runs.append((len(run), b"".join(run)))
-        return runs
+        return ocf_runs(self._payloads[route], max_events, max_bytes)
