@@ -192,11 +192,8 @@ class EventProducer:
         """
         confluent = [r.name for r in self.routes.values() if r.format == "confluent"]
         batch = EventBatch(events, self._compiled_routes(), confluent, self.schema_id)
-        if token is None:
-            token = ("fastev.EventProducer", next(self._serial))
-        result = ProduceResult(token)
-        if on_delivery is not None:
-            self._callbacks[token] = on_delivery
+        result = self._begin(token, on_delivery)
+        token = result.token
         try:
             for route in self.routes.values():
                 result.queued[route.name] = self._send_route(batch, route, topic, token)
@@ -204,6 +201,14 @@ class EventProducer:
             self.publisher.seal(token)
         self.queued += sum(result.queued.values())
         return result
+
+    def _begin(self, token: Hashable, on_delivery: OnDelivery | None) -> ProduceResult:
+        """The result of one produce call: its token (a fresh one unless given) and its callback registered."""
+        if token is None:
+            token = ("fastev.EventProducer", next(self._serial))
+        if on_delivery is not None:
+            self._callbacks[token] = on_delivery
+        return ProduceResult(token)
 
     def _compiled_routes(self) -> list[CompiledRoute]:
         if self._compiled is None:
@@ -219,11 +224,8 @@ class EventProducer:
 
     def _produce(self, recs: list[bytes], source: str, topic: str | None, on_delivery: OnDelivery | None,
                  token: Hashable, finish: bool) -> ProduceResult:
-        if token is None:
-            token = ("fastev.EventProducer", next(self._serial))
-        result = ProduceResult(token)
-        if on_delivery is not None:
-            self._callbacks[token] = on_delivery
+        result = self._begin(token, on_delivery)
+        token = result.token
         try:
             # One decode per framing in use ("avro" first: its batch gives the errors).
             for i, framing in enumerate(self._framings):
