@@ -77,7 +77,7 @@ def test_option_ranges_name_the_flag(flag: str, value: str, message: str) -> Non
     r = fastev("--source", "s3", flag, value, stdin=b"")
     assert r.returncode == 2
     err = r.stderr.decode()
-    assert err.splitlines()[-1] == f"fastev decode: error: {message}"
+    assert err.splitlines() == [f"fastev decode: error: {message} (see fastev decode --help)"]
     assert "Traceback" not in err and "max_record_bytes" not in err and "pairing_window" not in err
 
 
