@@ -194,5 +194,6 @@ def test_bad_acl_exits_2(files: tuple[Path, Path]) -> None:
     acl.write_text('[[allow]]\nprincipals = ["user:a"]\npaths = ["relative/path"]\n')
     r = fastev("--acl", str(acl), "--config", str(config))
     assert r.returncode == 2 and r.stderr.startswith("fastev: error: ")
+    acl.write_text(ACL)  # the config's own ACL is loaded with the config: keep it valid for the next case
     r = fastev("--acl", str(acl.parent / "missing.toml"), "--config", str(config))
     assert r.returncode == 2 and "cannot read" in r.stderr

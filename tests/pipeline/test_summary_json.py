@@ -21,8 +21,8 @@ def test_an_unwritable_summary_path_is_one_line_and_exit_2(broker: Any, new_topi
     code, out, err = finish(fastev_run(config, "--summary-json", str(tmp_path / "missing" / "s.json")))
     assert code == 2, err
     assert "Traceback" not in err
-    assert [ln for ln in err.splitlines() if "error" in ln] == [
-        f"fastev run: error: --summary-json: cannot write {tmp_path / 'missing' / 's.json'}: "
-        "No such file or directory"]
-    assert "delivered 50 events" in out
-    assert FileCheckpoints(load_config(config).state_dir).offset(path) == path.stat().st_size
+    # refused before anything is read or delivered: the path is checked at the start, not at the end
+    assert err.splitlines() == [
+        f"fastev run: error: --summary-json: cannot write {tmp_path / 'missing' / 's.json'}: no such directory"]
+    assert "delivered" not in out
+    assert FileCheckpoints(load_config(config).state_dir).offset(path) is None  # no checkpoint written

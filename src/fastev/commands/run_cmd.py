@@ -53,8 +53,10 @@ def _check_writable(path: str) -> None:
     from ..errors import ConfigError
 
     p = Path(path)
-    if p.is_dir() or not p.parent.is_dir() or not os.access(p.parent, os.W_OK):
-        raise ConfigError(f"--summary-json {path}: cannot write there")
+    reason = ("is a directory" if p.is_dir() else "no such directory" if not p.parent.is_dir()
+              else "directory not writable" if not os.access(p.parent, os.W_OK) else None)
+    if reason is not None:
+        raise ConfigError(f"--summary-json: cannot write {path}: {reason}")
 
 
 def main(argv: list[str] | None = None) -> int:
