@@ -39,7 +39,8 @@ APT_LOG     := $(VENV)/apt-install.log
 FIND_BROWSER = $$(for b in $(BROWSERS); do [ -x $$b ] && { echo $$b; break; }; done)
 
 browser: $(PY)
-	@for b in $(BROWSERS); do [ -x $$b ] && exit 0; done; \
+	@[ -n "$$FASTEV_CHROMIUM" ] && [ -x "$$FASTEV_CHROMIUM" ] && exit 0; \
+	for b in $(BROWSERS); do [ -x $$b ] && exit 0; done; \
 	pkg=chromium-headless-shell; apt-cache show $$pkg >/dev/null 2>&1 || pkg=chromium; \
 	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	echo "make: installing Debian's $$pkg for the live-page test (apt-get as root or via sudo; log: $(APT_LOG))"; \
