@@ -100,6 +100,7 @@ cdef class Transcoder:
     cdef readonly object schema_id
     cdef readonly Decoder decoder
     cdef _Router router
+    cdef bint busy               # as Decoder.busy: a Python route's takes() must not feed again
 
     def __init__(self, str source, routes, *, framing="avro", schema_id=0, **decoder_options):
         check_transcoder_options(routes, framing, schema_id)
@@ -111,10 +112,20 @@ cdef class Transcoder:
         self.decoder.router = self.router
 
     def feed(self, data, bint final=False):
-        return self.router.end(self.decoder.feed(data, final))
+        _enter(self.busy, "Transcoder")
+        self.busy = True
+        try:
+            return self.router.end(self.decoder.feed(data, final))
+        finally:
+            self.busy = False
 
     def feed_records(self, records, offsets=None):
-        return self.router.end(self.decoder.feed_records(records, offsets))
+        _enter(self.busy, "Transcoder")
+        self.busy = True
+        try:
+            return self.router.end(self.decoder.feed_records(records, offsets))
+        finally:
+            self.busy = False
 
     def finish(self):
-        return self.router.end(self.decoder.finish())
+        return self.feed(b"", final=True)

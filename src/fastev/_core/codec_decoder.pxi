@@ -1,6 +1,13 @@
 # The Decoder class (included by codec.pyx): its state, entry points, per-feed output, emission and
 # rename pairing. Reading the input (framing, one record, S3, SSE) is codec_decoder_input.pxi.
 
+# A feed calls user code (an offsets iterator, a Python route's takes()); feeding the same object
+# again from there would free and replace state the outer feed still points into. Refused.
+cdef inline int _enter(bint busy, str owner) except -1:
+    if busy:
+        raise RuntimeError(f"{owner}: feed called again while a feed of the same object is running")
+    return 0
+
 # -- the decoder -------------------------------------------------------------------------------
 
 @cython.final
@@ -30,6 +37,7 @@ cdef class Decoder:
     cdef _Router router
     cdef readonly str path_prefix   # prepended to emitted paths (docs/formats.md §6); "" for none
     cdef bytes prefix_utf8
+    cdef bint busy               # a feed is running: user code it calls must not feed again
 
     def __cinit__(self, *args, **kwargs):
         self.c = <Ctx*>calloc(1, sizeof(Ctx))
@@ -68,6 +76,14 @@ cdef class Decoder:
     # -- entry points ----------------------------------------------------------------------
     def feed(self, data, bint final=False):
         """A chunk of a byte stream (JSON lines, or SSE text for dcache-inotify)."""
+        _enter(self.busy, "Decoder")
+        self.busy = True
+        try:
+            return self._feed(data, final)
+        finally:
+            self.busy = False
+
+    cdef object _feed(self, data, bint final):
         if not PyBytes_CheckExact(data):
             data = bytes(data)
         self._begin(PyBytes_GET_SIZE(data))
@@ -92,6 +108,14 @@ cdef class Decoder:
 
     def feed_records(self, records, offsets=None):
         """Already-framed records (e.g. Kafka message values); one record per item."""
+        _enter(self.busy, "Decoder")
+        self.busy = True
+        try:
+            return self._feed_records(records, offsets)
+        finally:
+            self.busy = False
+
+    cdef object _feed_records(self, records, offsets):
         cdef int64_t offset
         cdef Py_ssize_t n
         self._begin()

@@ -6,7 +6,8 @@ Checks run in the order documented in errors.REASONS; the native decoder
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..batch import Batch, DecodeStats
@@ -51,6 +52,19 @@ def detect_source(msg: JObj) -> str | None:
     return None
 
 
+@contextmanager
+def reentry_guard(owner: Any, name: str) -> Iterator[None]:
+    """Refuse a feed of ``owner`` from user code its running feed calls (an offsets iterator, a
+    route's takes()), with the native core's error: that core cannot survive one."""
+    if owner._busy:
+        raise RuntimeError(f"{name}: feed called again while a feed of the same object is running")
+    owner._busy = True
+    try:
+        yield
+    finally:
+        owner._busy = False
+
+
 class Decoder:
     """Stateful decoder for one input stream (rename pairing and partial lines span feeds)."""
 
@@ -70,10 +84,15 @@ class Decoder:
             False if source != "auto" else None)
         self.lines = LineFramer(max_record_bytes)
         self.sse = SseFramer(max_record_bytes)
+        self._busy = False
 
     # -- entry points -------------------------------------------------------
     def feed(self, data: bytes, final: bool = False) -> Batch:
         """A chunk of a byte stream (JSON lines, or SSE text for dcache-inotify)."""
+        with reentry_guard(self, "Decoder"):
+            return self._feed(data, final)
+
+    def _feed(self, data: bytes, final: bool) -> Batch:
         out = Batch()
         if self.stream_sse is None:
             head = data.lstrip(b" \t\r\n")
@@ -96,6 +115,10 @@ class Decoder:
 
     def feed_records(self, records: Iterable[bytes], offsets: Iterable[int] | None = None) -> Batch:
         """Already-framed records (e.g. Kafka message values); one record per item."""
+        with reentry_guard(self, "Decoder"):
+            return self._feed_records(records, offsets)
+
+    def _feed_records(self, records: Iterable[bytes], offsets: Iterable[int] | None) -> Batch:
         out = Batch()
         now = self._now()
         offs = iter(offsets) if offsets is not None else None

@@ -14,7 +14,7 @@ from ..batch import Batch, DecodeStats
 from ..options import FRAMINGS, MAX_SCHEMA_ID, check_transcoder_options  # noqa: F401 - re-exported
 from ..routes import CompiledRoute
 from .avro import confluent_frame, encode_event
-from .decoder import Decoder
+from .decoder import Decoder, reentry_guard
 
 
 class RouteBatch:
@@ -68,15 +68,18 @@ class Transcoder:
         self.framing = framing
         self.schema_id = schema_id
         self.decoder = Decoder(source, **decoder_options)
+        self._busy = False
 
     def feed(self, data: bytes, final: bool = False) -> RouteBatch:
-        return self._route(self.decoder.feed(data, final))
+        with reentry_guard(self, "Transcoder"):
+            return self._route(self.decoder.feed(data, final))
 
     def feed_records(self, records: Iterable[bytes], offsets: Iterable[int] | None = None) -> RouteBatch:
-        return self._route(self.decoder.feed_records(records, offsets))
+        with reentry_guard(self, "Transcoder"):
+            return self._route(self.decoder.feed_records(records, offsets))
 
     def finish(self) -> RouteBatch:
-        return self._route(self.decoder.finish())
+        return self.feed(b"", final=True)
 
     def _route(self, batch: Batch) -> RouteBatch:
         out = RouteBatch([r.name for r in self.routes])
