@@ -351,12 +351,15 @@ cdef class Producer:
                 it.hcount = 0
                 headers = headers_list[m] if headers_list is not None and cspec == NULL else None
                 if headers:
-                    if isinstance(headers, dict):
-                        headers = list(headers.items())
+                    # A tuple of its own: its length cannot change while the loop runs user code
+                    # (a __len__ that lies, an iterator or an unpacking that appends to a list).
+                    headers = tuple(headers.items()) if isinstance(headers, dict) else tuple(headers)
                     if nh + len(headers) > self.hcap:
                         self._grow_headers(nh + len(headers))
                     for pair in headers:
                         name, hval = pair
+                        if nh >= self.hcap:  # cannot happen with the tuple above; the write needs it
+                            raise RuntimeError("produce: header table overflow")
                         h = &self.hdrs[nh]
                         if not isinstance(name, str):
                             raise TypeError(f"header name must be str, not {type(name).__name__}")
