@@ -130,3 +130,76 @@ def test_a_double_free_never_hands_one_slot_to_two_tokens() -> None:
         p.free_slot(slot)
     taken = [p.new_slot() for _ in range(200)]  # past the initial 64: the arrays grow
     assert len(set(taken)) == len(taken)
+
+
+# Runs in the child: arguments whose own code (a lying __len__, an unpacking that appends) changes a
+# container while the native code reads it. Each call may succeed or raise; none may crash.
+GROWING = r'''
+from fastev._core import kproducer as kp
+
+class LyingHeaders:
+    """len() says 1, iteration yields 200k pairs (the old produce() wrote them past its table)."""
+    def __len__(self):
+        return 1
+    def __iter__(self):
+        return iter([("h", b"v")] * 200_000)
+
+class GrowingPair:
+    """A (name, value) pair whose unpacking appends to the list it is read from."""
+    def __init__(self, target, extra):
+        self.target, self.extra = target, extra
+    def __iter__(self):
+        self.target.extend([("h", b"v")] * self.extra)
+        return iter(("h", b"v"))
+
+p = kp.Producer({"bootstrap.servers": "127.0.0.1:1", "log_level": "0", "message.timeout.ms": "100"})
+headers = []
+headers.append(GrowingPair(headers, 200_000))
+tail = []
+tail.append(GrowingPair(tail, 100_000))
+calls = {
+    "produce(headers whose len lies)": lambda: p.produce("t", [b"x"], None, [LyingHeaders()], p.new_slot(), 0),
+    "produce(headers growing while unpacked)": lambda: p.produce("t", [b"x"], None, [headers], p.new_slot(), 0),
+    "CloudEvents(tail growing while unpacked)": lambda: kp.CloudEvents(("a",), ("b",), 0, "iskSt", tail),
+}
+for name, call in calls.items():
+    try:
+        print(f"survived {name}: returned {call()!r}", flush=True)
+    except (ValueError, TypeError, OverflowError, RuntimeError, BufferError) as exc:
+        print(f"survived {name}: {type(exc).__name__}", flush=True)
+p.flush(5)
+print("intact", flush=True)
+'''
+
+
+def test_containers_changed_by_their_own_code_never_overflow() -> None:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(GROWING)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    assert proc.returncode == 0, f"child died (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    lines = proc.stdout.splitlines()
+    assert sum(ln.startswith("survived ") for ln in lines) == 3, proc.stdout
+    # the tail is read as it was when passed: one header, the items its unpacking appended are not read
+    assert "CloudEvents(tail growing while unpacked): returned <" in proc.stdout
+    assert lines[-1] == "intact"
+
+
+def test_cloud_events_keeps_the_strings_its_headers_point_into() -> None:
+    import gc
+    import weakref
+
+    from fastev._core import kproducer
+
+    class Text(str):  # a str that can be watched by a weak reference
+        pass
+
+    made = {"uri": Text("https://storage.example/source"), "type": Text("org.example.kind"),
+            "name": Text("ce_extra"), "value": Text("constant")}
+    watch = {k: weakref.ref(v) for k, v in made.items()}
+    ce = kproducer.CloudEvents((made["uri"],), (made["type"],), 0, "iskSt",
+                               [(made["name"], made["value"])])
+    del made
+    gc.collect()
+    assert {k: w() is not None for k, w in watch.items()} == dict.fromkeys(watch, True)
+    del ce
+    gc.collect()
+    assert {k: w() is None for k, w in watch.items()} == dict.fromkeys(watch, True)  # kept, not leaked

@@ -128,6 +128,14 @@ cdef inline const char *_bytes_of(object obj, Py_ssize_t *size, list keep) excep
     return PyBytes_AS_STRING(b)
 
 
+cdef tuple _header_pair(object item):
+    """A constant header (name, value) as a 2-tuple of its own."""
+    pair = tuple(item)
+    if len(pair) != 2:
+        raise ValueError(f"CloudEvents: a constant header is a (name, value) pair, not {len(pair)} items")
+    return pair
+
+
 cdef class CloudEvents:
     """What CloudEvents headers need besides the payload: ce_source per source ordinal, ce_type
     per kind ordinal, the framing prefix to skip, and the constant headers that follow."""
@@ -136,7 +144,11 @@ cdef class CloudEvents:
     cdef list keep
 
     def __init__(self, tuple source_uris, tuple types, int start, str layout, list tail) -> None:
-        if len(source_uris) > FE_CE_MAX or len(types) > FE_CE_MAX or len(tail) > 8:
+        cdef int i
+        # Pairs of our own, read once: unpacking a caller's item runs its code, which could grow
+        # the list past the 8 entries of spec.tail.
+        pairs = tuple([_header_pair(item) for item in tuple(tail)])
+        if len(source_uris) > FE_CE_MAX or len(types) > FE_CE_MAX or len(pairs) > 8:
             raise ValueError("CloudEvents: too many sources, kinds or constant headers")
         if start < 0:
             raise ValueError(f"CloudEvents: framing prefix of {start} bytes")
@@ -144,16 +156,20 @@ cdef class CloudEvents:
         if len(lay) >= FE_CE_LAYOUT_MAX or b"\0" in lay:
             raise ValueError(f"CloudEvents: header layout {layout!r} is invalid")
         memcpy(self.spec.layout, <const char *>lay, len(lay) + 1)
-        self.keep = []
-        self.spec.nsrc = len(source_uris)
-        self.spec.ntyp = len(types)
-        self.spec.ntail = len(tail)
+        # Every object a spec pointer points into (a str's cached UTF-8, a bytes' buffer) is kept
+        # here for as long as the spec lives; _bytes_of adds the copies it makes.
+        self.keep = [source_uris, types, pairs]
+        self.spec.nsrc = 0
+        self.spec.ntyp = 0
+        self.spec.ntail = 0
         self.spec.start = start
         for i, uri in enumerate(source_uris):
             self.spec.src[i] = _bytes_of(uri, &self.spec.srclen[i], self.keep)
+        self.spec.nsrc = len(source_uris)
         for i, kind_type in enumerate(types):
             self.spec.typ[i] = _bytes_of(kind_type, &self.spec.typlen[i], self.keep)
-        for i, (name, value) in enumerate(tail):
-            self.keep += [name, value]
+        self.spec.ntyp = len(types)
+        for i, (name, value) in enumerate(pairs):
             self.spec.tail[i].name = _bytes_of(name, &self.spec.tail[i].nlen, self.keep)
             self.spec.tail[i].val = _bytes_of(value, &self.spec.tail[i].vlen, self.keep)
+        self.spec.ntail = len(pairs)
