@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,8 @@ cbatch = Transcoder("dcache-billing", [RouteSpec("all")], framing="confluent", s
 assert batch.count("all") == cbatch.count("all") == 1
 p = kp.Producer({"bootstrap.servers": "127.0.0.1:1", "log_level": "0"})
 bare = kp.Producer.__new__(kp.Producer)  # never initialised
+sealed = p.new_slot()  # stays in use, sealed
+p.seal(sealed)
 slot = p.new_slot()
 p.seal(slot)
 p.free_slot(slot)  # nothing was sent: freeing is fine once
@@ -50,6 +53,8 @@ calls = {
     "free_slot(str)": lambda: p.free_slot("x"),
     "produce(slot -1)": lambda: p.produce("t", [b"x"], None, None, -1, 0),
     "produce(freed slot)": lambda: p.produce("t", [b"x"], None, None, slot, 0),
+    "produce(sealed slot)": lambda: p.produce("t", [b"x"], None, None, sealed, 0),
+    "produce(sealed slot in a list)": lambda: p.produce("t", [b"x"], None, None, [sealed], 0),
     "produce(slots list bad)": lambda: p.produce("t", [b"x"], None, None, [HUGE], 0),
     "produce(start -1)": lambda: p.produce("t", [b"x"], None, None, p.new_slot(), -1),
     "produce(start past end)": lambda: p.produce("t", [b"x"], None, None, p.new_slot(), 5),
@@ -203,3 +208,21 @@ def test_cloud_events_keeps_the_strings_its_headers_point_into() -> None:
     del ce
     gc.collect()
     assert {k: w() is None for k, w in watch.items()} == dict.fromkeys(watch, True)  # kept, not leaked
+
+
+def test_a_completion_that_finds_the_done_table_full_is_raised_not_dropped(broker: Any, new_topic: Any) -> None:
+    from fastev._core import kproducer
+
+    topic = new_topic()
+    p = kproducer.Producer({"bootstrap.servers": broker.bootstrap, "log_level": "0"})
+    # One slot completed, freed and reused before collect(): once more than the 64 entries of the
+    # done table (sized by slot count) - the old callback dropped the 65th completion silently.
+    for _ in range(65):
+        slot = p.new_slot()
+        assert p.produce(topic, [b"x"], None, None, slot, 0) == 1
+        p.seal(slot)
+        assert p.flush(10) == 0
+        p.free_slot(slot)
+    with pytest.raises(RuntimeError, match="1 completed slot"):
+        p.collect()
+    assert p.collect() == (None, None, [slot] * 64)  # the overflow is reported once; what fitted follows

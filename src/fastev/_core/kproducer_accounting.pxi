@@ -17,6 +17,7 @@ cdef extern from *:
         rd_kafka_topic_t **err_rkt;
         int32_t *done;             /* sealed slots whose last report arrived, in order */
         int32_t ndone, cap;
+        int64_t done_lost;         /* completions that found done full (collect() raises) */
         int64_t in_flight, delivered, failed;
         int strict;                /* every failed delivery is raised, not only permanent ones */
         int32_t permanent[32]; int npermanent;
@@ -60,8 +61,13 @@ cdef extern from *:
             for (int i = 0; i < st->npermanent && !raise; i++) raise = m->err == st->permanent[i];
             if (raise && !st->fail_err) { st->fail_err = m->err; st->fail_rkt = m->rkt; }
         }
-        if (--st->pending[slot] == 0 && st->sealed[slot] && st->ndone < st->cap)
-            st->done[st->ndone++] = slot;
+        /* produce() refuses sealed slots, so a slot completes once per use; only a slot freed and
+           reused before collect() can complete again. Never dropped silently: counted, and
+           collect() raises. */
+        if (--st->pending[slot] == 0 && st->sealed[slot]) {
+            if (st->ndone < st->cap) st->done[st->ndone++] = slot;
+            else st->done_lost++;
+        }
     }
 
     /* Same rule as confluent-kafka: _FATAL means "ask rd_kafka_fatal_error() what happened". */
@@ -105,6 +111,7 @@ cdef extern from *:
         rd_kafka_topic_t **err_rkt
         int32_t *done
         int32_t ndone, cap
+        int64_t done_lost
         int64_t in_flight, delivered, failed
         int strict
         int32_t permanent[32]

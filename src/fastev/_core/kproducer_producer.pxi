@@ -167,6 +167,14 @@ cdef class Producer:
             raise ValueError(f"slot {slot} is not in use")
         return <int32_t>slot
 
+    cdef int32_t _open_slot(self, object slot) except -1:
+        """``slot`` for a new message: in use and not sealed (a sealed slot may already have been
+        reported complete; a message more would report it twice, or never)."""
+        cdef int32_t s = self._slot(slot)
+        if self.st.sealed[s]:
+            raise ValueError(f"slot {s} is sealed: no more messages may be produced into it")
+        return s
+
     def free_slot(self, slot: int) -> None:
         """Give ``slot`` back; it must be in use and have nothing pending (a late delivery report
         would otherwise be counted for the slot's next owner)."""
@@ -202,6 +210,10 @@ cdef class Producer:
         topic) of the first failed delivery that must be raised (reported once);
         completed = sealed slots whose every message now has its delivery report.
         """
+        if self.st.done_lost:
+            lost, self.st.done_lost = self.st.done_lost, 0
+            raise RuntimeError(f"delivery accounting overflow: {lost} completed slot(s) found no room "
+                               "(a slot freed and reused before collect())")
         if self.st.ndone == 0 and self.st.fatal != 1 and self.st.fail_err == 0:
             return None
         fatal = failure = None
@@ -308,7 +320,7 @@ cdef class Producer:
         cdef bint one_slot = isinstance(slots, int)
         cdef int32_t slot = slots if one_slot else -1
         if one_slot:
-            self._slot(slot)
+            self._open_slot(slot)
         if not 0 <= start <= n:
             raise IndexError(f"produce: start {start} is outside 0..{n}")
         for what, seq in (("keys", keys), ("header lists", headers_list), ("slots", None if one_slot else slots)):
@@ -346,7 +358,7 @@ cdef class Producer:
                 if one_slot:
                     it.slot = slot
                 else:
-                    it.slot = self._slot(slots[m])
+                    it.slot = self._open_slot(slots[m])
                 it.hstart = <int32_t>nh
                 it.hcount = 0
                 headers = headers_list[m] if headers_list is not None and cspec == NULL else None
