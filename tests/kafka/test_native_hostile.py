@@ -158,6 +158,16 @@ class GrowingPair:
         return iter(("h", b"v"))
 
 p = kp.Producer({"bootstrap.servers": "127.0.0.1:1", "log_level": "0", "message.timeout.ms": "100"})
+
+class Calling:
+    """A header pair whose unpacking calls the producer that is reading it."""
+    def __init__(self, call):
+        self.call = call
+    def __iter__(self):
+        self.call()
+        return iter(("h", b"v"))
+
+busy_slot = p.new_slot()
 headers = []
 headers.append(GrowingPair(headers, 200_000))
 tail = []
@@ -166,6 +176,11 @@ calls = {
     "produce(headers whose len lies)": lambda: p.produce("t", [b"x"], None, [LyingHeaders()], p.new_slot(), 0),
     "produce(headers growing while unpacked)": lambda: p.produce("t", [b"x"], None, [headers], p.new_slot(), 0),
     "CloudEvents(tail growing while unpacked)": lambda: kp.CloudEvents(("a",), ("b",), 0, "iskSt", tail),
+    "produce(header unpacking produces)": lambda: p.produce(
+        "t", [b"x"], None, [[Calling(lambda: p.produce("t", [b"y"] * 100, None, None, p.new_slot(), 0))]],
+        busy_slot, 0),
+    "produce(header unpacking seals its slot)": lambda: p.produce(
+        "t", [b"x"], None, [[Calling(lambda: p.seal(busy_slot))]], busy_slot, 0),
 }
 for name, call in calls.items():
     try:
@@ -182,7 +197,11 @@ def test_containers_changed_by_their_own_code_never_overflow() -> None:
                           timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     assert proc.returncode == 0, f"child died (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
     lines = proc.stdout.splitlines()
-    assert sum(ln.startswith("survived ") for ln in lines) == 3, proc.stdout
+    assert sum(ln.startswith("survived ") for ln in lines) == 5, proc.stdout
+    # the producer's own code called while it reads a chunk would reuse that chunk, or seal a slot
+    # it is about to produce into: refused
+    assert "produce(header unpacking produces): RuntimeError" in proc.stdout
+    assert "produce(header unpacking seals its slot): RuntimeError" in proc.stdout
     # the tail is read as it was when passed: one header, the items its unpacking appended are not read
     assert "CloudEvents(tail growing while unpacked): returned <" in proc.stdout
     assert lines[-1] == "intact"

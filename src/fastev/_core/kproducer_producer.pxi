@@ -33,6 +33,7 @@ cdef class Producer:
     cdef PyObject **pins          # strong references to what the current chunk points into
     cdef Py_ssize_t npins, pincap
     cdef bint busy
+    cdef bint reading             # produce() is reading its arguments into C (their code may run)
     cdef char *in_use             # per slot: handed out by new_slot, not yet freed
     cdef readonly int last_error  # why the last produce() stopped short
 
@@ -142,6 +143,8 @@ cdef class Producer:
             raise RuntimeError("Producer is not initialised")
         if self.busy:  # the C state is single-threaded; refuse concurrent use instead of corrupting it
             raise RuntimeError("Producer used from two threads at once")
+        if self.reading:  # a payload or header object's code: it would reuse the chunk being read
+            raise RuntimeError("Producer called from code that produce() runs while reading its arguments")
 
     # -- slots ---------------------------------------------------------------------------------
     def new_slot(self) -> int:
@@ -159,6 +162,9 @@ cdef class Producer:
     cdef int32_t _slot(self, object slot) except -1:
         """``slot`` as an index into the slot arrays: a slot handed out by new_slot and not freed."""
         self._check_rk()
+        return self._slot_index(slot)
+
+    cdef int32_t _slot_index(self, object slot) except -1:
         if not isinstance(slot, int):
             raise TypeError(f"slot must be int, not {type(slot).__name__}")
         if not 0 <= slot < self.st.cap:
@@ -170,7 +176,7 @@ cdef class Producer:
     cdef int32_t _open_slot(self, object slot) except -1:
         """``slot`` for a new message: in use and not sealed (a sealed slot may already have been
         reported complete; a message more would report it twice, or never)."""
-        cdef int32_t s = self._slot(slot)
+        cdef int32_t s = self._slot_index(slot)
         if self.st.sealed[s]:
             raise ValueError(f"slot {s} is sealed: no more messages may be produced into it")
         return s
@@ -320,6 +326,7 @@ cdef class Producer:
         cdef bint one_slot = isinstance(slots, int)
         cdef int32_t slot = slots if one_slot else -1
         if one_slot:
+            self._check_rk()
             self._open_slot(slot)
         if not 0 <= start <= n:
             raise IndexError(f"produce: start {start} is outside 0..{n}")
@@ -330,6 +337,7 @@ cdef class Producer:
         try:
             return self._produce(rkt, payloads, keys, headers_list, slots, one_slot, slot, i, n, cspec, subjects)
         finally:
+            self.reading = False
             self._unpin()
 
     @cython.boundscheck(True)  # Python sequences indexed here: a caller's list may change under us
@@ -345,6 +353,7 @@ cdef class Producer:
             # the chunk points into (a caller's list could change while the GIL is released).
             count = 0
             nh = 0
+            self.reading = True
             while i + count < n and count < CHUNK:
                 m = i + count
                 it = &self.items[count]
@@ -382,6 +391,7 @@ cdef class Producer:
                         nh += 1
                     it.hcount = <int32_t>(nh - it.hstart)
                 count += 1
+            self.reading = False
             self.busy = True
             with nogil:
                 queued = fe_produce(&self.st, self.rk, rkt, self.items, count, self.hdrs, cspec, &err)
