@@ -35,6 +35,12 @@ class SseFrame:
     id: bytes | None
 
 
+def sse_message_frames(value: bytes, max_bytes: int) -> int:
+    """Frames the decoders take from one already-framed SSE message (a Kafka value), each a
+    record of the pairing window: counted by the framer itself, so the count is exact."""
+    return sum(1 for _ in SseFramer(max_bytes).feed(value, final=True))
+
+
 class SseFramer:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
