@@ -19,6 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 
+# How an SSE stream (or message) begins: a field name or a comment. ``auto`` detection
+# reads SSE when the first non-blank bytes start with one of these.
+SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
+
+
 @dataclass(slots=True)
 class RawRecord:
     data: bytes          # the record (for an oversize record: its first max_bytes bytes)

@@ -23,10 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastev.bench.records import INOTIFY_WATCHES
-from fastev.framing import SseFramer
+from fastev.framing import SSE_STARTS, SseFramer
 from fastev.kafka.broker import free_port
 from fastev.pipeline.kafka_source import HeldPositions, _message_records
-from fastev.pipeline.sources import _SSE_STARTS
 
 from .conftest import finish, read_avro, wait_for, write_config
 from .test_kafka_source import committed
@@ -80,6 +79,15 @@ def test_message_records_counts_as_the_decoder_does() -> None:
     assert _message_records(b": " + b"x" * 100 + b"\n\n", "dcache-inotify", max_record_bytes=10) == 1
 
 
+def test_every_sse_detection_uses_the_framing_definition() -> None:
+    # auto detection decides SSE or JSON lines in four places; one definition keeps them agreeing.
+    from fastev._ref import decoder as ref_decoder
+    from fastev.pipeline import sources
+
+    modules = [ref_decoder, sources] + [importlib.import_module("fastev._core.codec")] * (not NO_EXTENSIONS)
+    assert all(module._SSE_STARTS is SSE_STARTS for module in modules)
+
+
 # Lines an SSE message may hold, and every line end the framer accepts.
 sse_lines = st.one_of(st.sampled_from([b"event: inotify", b"event: metronome", b"data: {}", b"data", b"data:",
                                        b"id: 7", b": keepalive", b":", b"retry: 10", b"datax: 1", b" data: 1"]),
@@ -97,7 +105,7 @@ def test_message_records_counts_sse_frames_exactly_as_the_decoders_do(lines: lis
     if not value.strip():
         assert counted == 0
         return
-    if fmt == "dcache-inotify" or value.lstrip().startswith(_SSE_STARTS):
+    if fmt == "dcache-inotify" or value.lstrip().startswith(SSE_STARTS):
         assert counted == sum(1 for _ in SseFramer(max_record_bytes).feed(value, final=True))
     for impl in IMPLEMENTATIONS:
         decoded = impl.Transcoder(fmt, [], max_record_bytes=max_record_bytes).feed_records([value], [0])

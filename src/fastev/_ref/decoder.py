@@ -25,6 +25,7 @@ from .billing import READ_FIELDS as BILLING_READ
 from .billing import decode_billing
 from .eventid import event_id, message_digest
 from .fields import Reject, Skip, check_duplicates
+from ..framing import SSE_STARTS as _SSE_STARTS
 from .framing import LineFramer, RawRecord, SseFrame, SseFramer
 from .gpfs import AUDIT_READ, WATCH_READ, decode_gpfs_audit, decode_gpfs_watch
 from .inotify_flags import Loss, RenamePairer
@@ -35,7 +36,6 @@ from .s3 import MESSAGE_READ, RECORD_READ, decode_s3_record, s3_records
 __all__ = ("DEFAULT_MAX_RECORD_BYTES", "SOURCE_NAMES", "Batch", "DecodeStats", "Decoder", "decode_all")
 _FAILED = object()
 _JSON_READ = {"dcache-billing": BILLING_READ, "gpfs-audit": AUDIT_READ, "gpfs-watch": WATCH_READ}
-_SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
 
 
 def detect_source(msg: JObj) -> str | None:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, DeliveryError
-from ..framing import sse_message_frames
+from ..framing import SSE_STARTS, sse_message_frames
 from ..kafka.librdkafka_log import client_topic_metadata, watched_client_config
 from ..options import DEFAULT_MAX_RECORD_BYTES
 from .config import SourceConfig
-from .sources import _SSE_STARTS, Stream, Unit
+from .sources import Stream, Unit
 
 __all__ = ("KafkaSource", "HeldPositions", "CONSUMER_DEFAULTS")
 
@@ -50,7 +50,7 @@ def _message_records(value: bytes | None, fmt: str, max_record_bytes: int = DEFA
     """
     if value is None or not value.strip():
         return 0
-    if fmt == "dcache-inotify" or (fmt == "auto" and value.lstrip().startswith(_SSE_STARTS)):
+    if fmt == "dcache-inotify" or (fmt == "auto" and value.lstrip().startswith(SSE_STARTS)):
         return sse_message_frames(value, max_record_bytes)
     return 1
 
