@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-
 # How an SSE stream (or message) begins: a field name or a comment. ``auto`` detection
 # reads SSE when the first non-blank bytes start with one of these.
 SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")

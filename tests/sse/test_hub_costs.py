@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastev.sse import hub as hub_module
-from fastev.sse.hub import EventHub, MemoryWriter
+from fastev.sse.hub import Entry, EventHub, MemoryWriter
 from fastev.sse.subscription import Subscription
 from fastev.sse.window import ReplayWindow
 from tests.sse.helpers import AllowAll, event, position
@@ -21,11 +21,12 @@ from tests.sse.helpers import AllowAll, event, position
 @settings(max_examples=200, deadline=None)
 @given(capacity=st.integers(1, 6), n=st.integers(0, 20))
 def test_replay_window_is_the_last_entries_in_order(capacity: int, n: int) -> None:
-    window, model = ReplayWindow(capacity), deque(maxlen=capacity)
+    window, model = ReplayWindow(capacity), deque[Entry](maxlen=capacity)
     for i in range(n):
-        gone = window.append(i)  # type: ignore[arg-type]
-        assert gone == (model[0] if len(model) == capacity else None)
-        model.append(i)
+        entry = Entry(event(f"/x/{i}"), 0, i, f"id-{i}", i)
+        gone = window.append(entry)
+        assert gone is (model[0] if len(model) == capacity else None)
+        model.append(entry)
     assert len(window) == len(model) and list(window) == list(model)
     assert [window[i] for i in range(len(window))] == list(model)
     for bad in (-1, len(model)):
@@ -89,7 +90,7 @@ def test_leaving_a_large_group_costs_no_scan_and_keeps_delivery_order(monkeypatc
     class Recording(MemoryWriter):
         def __init__(self, number: int) -> None:
             super().__init__()
-            self.raw_write = lambda data: order.append(number)  # type: ignore[assignment]
+            self.raw_write = lambda data: order.append(number)
 
     n = 2000
     subs = [hub.subscribe(grant) for _ in range(n)]

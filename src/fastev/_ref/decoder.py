@@ -12,6 +12,7 @@ from typing import Any
 from ..batch import Batch, DecodeStats
 from ..errors import DecodeError
 from ..event import DECODER_NAMES, SOURCES
+from ..framing import SSE_STARTS as _SSE_STARTS
 from ..inotify import load_watches
 from ..options import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -25,7 +26,6 @@ from .billing import READ_FIELDS as BILLING_READ
 from .billing import decode_billing
 from .eventid import event_id, message_digest
 from .fields import Reject, Skip, check_duplicates
-from ..framing import SSE_STARTS as _SSE_STARTS
 from .framing import LineFramer, RawRecord, SseFrame, SseFramer
 from .gpfs import AUDIT_READ, WATCH_READ, decode_gpfs_audit, decode_gpfs_watch
 from .inotify_flags import Loss, RenamePairer
