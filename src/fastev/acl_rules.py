@@ -30,7 +30,7 @@ __all__ = (
     "UNKNOWN_SOURCE_SLOT", "Effect", "Identity", "Rule",
     "checked_rules", "event_path_key", "grant_table", "kind_ordinal", "load_rules", "mask_table",
     "normalise_principal", "parse_rules_toml", "prefix_filter_table", "rule_applies_to_slot", "rule_covers",
-    "prefix_filter_sources", "rule_path_key", "rules_name_sources", "source_mask", "source_slot",
+    "rule_decides_slot", "prefix_filter_sources", "rule_path_key", "rules_name_sources", "source_mask", "source_slot",
 )
 
 Effect = Literal["allow", "deny"]
@@ -127,10 +127,20 @@ def source_mask(sources: Iterable[str | int]) -> int:
 
 
 def rule_applies_to_slot(sources: int, slot: int) -> bool:
-    """Does a rule (or route) with source mask ``sources`` apply to events of lookup ``slot``?"""
+    """Does a route filter with source mask ``sources`` pass events of lookup ``slot``?
+    Events without a source pass only a filter that names no sources."""
     if slot == UNKNOWN_SOURCE_SLOT:
         return sources == ALL_SOURCES
     return bool(sources >> slot & 1)
+
+
+def rule_decides_slot(rule: Rule, slot: int) -> bool:
+    """Does ACL ``rule`` take part in decisions for lookup ``slot``? Without a source the event
+    could come from any source, so security defaults to deny: every deny rule applies, whatever
+    sources it names, and only the allow rules that cover all sources (docs/formats.md §6)."""
+    if slot == UNKNOWN_SOURCE_SLOT and rule.effect == "deny":
+        return True
+    return rule_applies_to_slot(rule.sources, slot)
 
 
 def rules_name_sources(rules: Iterable[Rule]) -> bool:
@@ -294,7 +304,7 @@ def mask_table(rules: Iterable[Rule], principals: frozenset[str] | None = None,
     for rule in rules:
         if principals is not None and principals.isdisjoint(rule.principals):
             continue
-        if not rule_applies_to_slot(rule.sources, slot):
+        if not rule_decides_slot(rule, slot):
             continue
         for path in rule.paths:
             allow, deny = table.get(path, (0, 0))
@@ -311,7 +321,7 @@ def grant_table(rules: Iterable[Rule], slot: int = UNKNOWN_SOURCE_SLOT) -> dict[
     source ``slot``: what every PathTrie node holds."""
     table: dict[str, dict[str, tuple[int, int]]] = {}
     for rule in rules:
-        if not rule_applies_to_slot(rule.sources, slot):
+        if not rule_decides_slot(rule, slot):
             continue
         for path in rule.paths:
             grants = table.setdefault(path, {})

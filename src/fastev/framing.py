@@ -18,6 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+# How an SSE stream (or message) begins: a field name or a comment. ``auto`` detection
+# reads SSE when the first non-blank bytes start with one of these.
+SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
+
 
 @dataclass(slots=True)
 class RawRecord:
@@ -33,6 +37,12 @@ class SseFrame:
     event: str          # the frame's event type ("" when none was given)
     data: bytes         # data lines joined with LF
     id: bytes | None
+
+
+def sse_message_frames(value: bytes, max_bytes: int) -> int:
+    """Frames the decoders take from one already-framed SSE message (a Kafka value), each a
+    record of the pairing window: counted by the framer itself, so the count is exact."""
+    return sum(1 for _ in SseFramer(max_bytes).feed(value, final=True))
 
 
 class SseFramer:

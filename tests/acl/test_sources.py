@@ -108,6 +108,23 @@ def test_a_rule_limited_to_sources_covers_only_them(impl_name: str) -> None:
 
 
 @each_implementation
+def test_every_deny_rule_applies_to_events_without_a_source(impl_name: str) -> None:
+    # Security defaults to deny: an event without a source may come from the source a deny names.
+    impl = acl_module(impl_name)
+    bob = acl_rules.Identity(user="bob")
+    rules = [acl_rules.Rule("allow", ("user:bob",), ("/pnfs",)),
+             acl_rules.Rule("deny", ("user:bob",), ("/pnfs/secret",), sources=acl_rules.source_mask(["s3"]))]
+    trie, view = impl.PathTrie(rules), impl.PathTrie(rules).view(bob)
+    for path, source, expected in [("/pnfs/secret/x", None, False), ("/pnfs/secret/x", "S3", False),
+                                   ("/pnfs/secret/x", "dcache-billing", True), ("/pnfs/open/x", None, True)]:
+        assert acl_module("reference").allows_bruteforce(rules, bob, path, "UPLOAD", source) is expected
+        assert trie.allows(bob, path, "UPLOAD", source) is expected, (path, source)
+        assert view.allows(path, "UPLOAD", source) is expected, (path, source)
+    for unknown in (acl_rules.UNKNOWN_SOURCE_SLOT, -1, 99):  # the C entry point's unknown slots
+        assert not view.match_canonical(b"/pnfs/secret/x", 0, unknown) and view.match_canonical(b"/pnfs/x", 0, unknown)
+
+
+@each_implementation
 @pytest.mark.parametrize("bad", ["nfs", "", 5, -1, True, 1.0, b"S3"])
 def test_unknown_sources_are_value_errors(impl_name: str, bad: Any) -> None:
     impl = acl_module(impl_name)
@@ -266,7 +283,7 @@ def test_fastev_acl_check_asks_about_a_source(tmp_path: Path) -> None:
 
     assert check("--source", "dcache-billing") == "allow"
     assert check("--source", "s3") == "deny"
-    assert check() == "deny"  # no source: only rules without sources count
+    assert check() == "deny"  # no source: only the allow rules without sources count
 
 
 def _run_until_serving(config: Path) -> str:

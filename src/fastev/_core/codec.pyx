@@ -41,7 +41,7 @@ import time
 
 from fastev._core.avro import encode_event as _encode_event_dict
 from fastev.batch import Batch, DecodeStats
-from fastev.framing import SseFramer
+from fastev.framing import SSE_STARTS as _SSE_STARTS, SseFramer
 from fastev.inotify import load_watches, watched_dir
 from fastev.options import (DEFAULT_MAX_RECORD_BYTES, DEFAULT_PAIRING_WINDOW, MAX_ERRORS_PER_MESSAGE,
                             SOURCE_NAMES, check_decoder_options, check_transcoder_options)
@@ -73,7 +73,6 @@ include "codec_inotify.pxi"
 
 __all__ = ("Decoder", "RouteBatch", "Transcoder")
 
-_SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
 cdef tuple REASONS = (
     "", "too-large", "invalid-utf8", "invalid-json", "too-deep", "not-an-object", "duplicate-key",
     "missing-field", "wrong-type", "out-of-range", "bad-time", "non-canonical-path",

@@ -26,6 +26,7 @@ from fastev.acl_rules import (
     prefix_filter_table,
     rule_applies_to_slot,
     rule_covers,
+    rule_decides_slot,
     rules_name_sources,
     source_slot,
 )
@@ -222,7 +223,7 @@ def allows_bruteforce(rules: Sequence[Rule], identity: Identity, path: str, kind
 
     def hits(effect: Effect) -> bool:
         return any(rule.effect == effect and rule.kinds >> ordinal & 1
-                   and rule_applies_to_slot(rule.sources, slot)
+                   and rule_decides_slot(rule, slot)
                    and not principals.isdisjoint(rule.principals)
                    and any(rule_covers(p, key) for p in rule.paths) for rule in rules)
 

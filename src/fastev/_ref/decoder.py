@@ -13,6 +13,7 @@ from typing import Any
 from ..batch import Batch, DecodeStats
 from ..errors import DecodeError
 from ..event import DECODER_NAMES, SOURCES
+from ..framing import SSE_STARTS as _SSE_STARTS
 from ..inotify import load_watches
 from ..options import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -36,7 +37,6 @@ from .s3 import MESSAGE_READ, RECORD_READ, decode_s3_record, s3_records
 __all__ = ("DEFAULT_MAX_RECORD_BYTES", "SOURCE_NAMES", "Batch", "DecodeStats", "Decoder", "decode_all")
 _FAILED = object()
 _JSON_READ = {"dcache-billing": BILLING_READ, "gpfs-audit": AUDIT_READ, "gpfs-watch": WATCH_READ}
-_SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
 
 
 def detect_source(msg: JObj) -> str | None:

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..kafka.delivery import DEFAULT_OCF_EVENTS
 from ..kafka.producer import ROUTE_FORMATS, ROUTE_KEYS
+from ..options import DEFAULT_MAX_RECORD_BYTES
 from ..routes import RoutesConfig, RouteSpec, parse_routes, read_toml
 from ..source_trust import check_path_prefix
 
@@ -90,6 +91,11 @@ class SourceConfig:
         if self.format not in PAIRING_FORMATS:
             return 0
         return int(self.decoder_options.get("pairing_window", 128))
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The decoder's record size limit (an oversize SSE frame is still one record)."""
+        return int(self.decoder_options.get("max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, DeliveryError
+from ..framing import SSE_STARTS, sse_message_frames
 from ..kafka.librdkafka_log import client_topic_metadata, watched_client_config
+from ..options import DEFAULT_MAX_RECORD_BYTES
 from .config import SourceConfig
-from .sources import _DATA_LINE, _SSE_STARTS, Stream, Unit
+from .sources import Stream, Unit
 
 __all__ = ("KafkaSource", "HeldPositions", "CONSUMER_DEFAULTS")
 
@@ -37,16 +39,19 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _message_records(value: bytes | None, fmt: str) -> int:
-    """Records the decoder counts in one Kafka message value, erring low (the safe side).
+def _message_records(value: bytes | None, fmt: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> int:
+    """Records the decoder counts in one Kafka message value.
 
-    Tombstones and SSE frames without a data line (comments, keepalives) are no
-    record: the decoder's pairing window does not advance on them.
+    A message counted 0 is released at once from the front of ``HeldPositions``,
+    so a message that may carry a move must never count 0: SSE values are counted
+    by the decoder's own framer (CR, LF and CRLF line ends alike). Tombstones,
+    blank values and SSE frames without a data line (comments, keepalives) hold
+    no move and count 0.
     """
     if value is None or not value.strip():
         return 0
-    if fmt == "dcache-inotify" or (fmt == "auto" and value.lstrip().startswith(_SSE_STARTS)):
-        return 1 if _DATA_LINE.search(value) else 0
+    if fmt == "dcache-inotify" or (fmt == "auto" and value.lstrip().startswith(SSE_STARTS)):
+        return sse_message_frames(value, max_record_bytes)
     return 1
 
 
@@ -174,7 +179,7 @@ class KafkaSource:
                     inputs.append(f"{tp[0]}[{tp[1]}]")
                     size += len(value)
                 if held.window:
-                    held.add(tp, m.offset(), _message_records(value, self.config.format))
+                    held.add(tp, m.offset(), _message_records(value, self.config.format, self.config.max_record_bytes))
                 else:
                     released[tp] = m.offset() + 1
             held.release(released)

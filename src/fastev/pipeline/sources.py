@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..framing import SSE_STARTS as _SSE_STARTS
 from .checkpoint import CompletionTracker, FileCheckpoints, read_head
 from .config import SourceConfig
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ("Unit", "Stream", "FileSource", "StdinSource", "CHUNK_BYTES", "make_source")
 
 CHUNK_BYTES = 4 << 20
-_SSE_STARTS = (b"event:", b"data:", b"id:", b":", b"retry:")
 
 
 class Stream:

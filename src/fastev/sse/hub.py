@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from itertools import islice
 from typing import Any, Literal
 
 from fastev.event import StorageEvent, event_fields
@@ -63,6 +61,7 @@ from fastev.sse.frames import (
 )
 from fastev.sse.ids import EventIds
 from fastev.sse.subscription import Group, Subscription
+from fastev.sse.window import ReplayWindow
 
 __all__ = ("EventHub", "Subscription", "Filters", "Entry", "FrameWriter", "MemoryWriter", "EVENT_LOSS_FRAME",
            "OVERFLOW_FRAME", "KEEPALIVE_FRAME", "EXPIRED_FRAME", "encode_frame", "http_chunk",
@@ -95,7 +94,7 @@ class EventHub:
         self.coalesce_s = coalesce_s
         self.ids = ids or EventIds()
         self._clock = clock
-        self._window: deque[Entry] = deque()
+        self._window = ReplayWindow(max(replay, 1))  # unused when replay == 0
         self._seq = 0  # publication number of the next entry of the window (the first is _seq - len(window))
         self._next: dict[int, int] = {}  # partition -> next offset (the cursor after the last event)
         self._lost_upto: dict[int, int] = {}  # partition -> highest offset no longer (or never) in the window
@@ -144,10 +143,9 @@ class EventHub:
         self._next = cursor
         self.published += 1
         if self.replay:
-            if len(self._window) == self.replay:
-                gone = self._window.popleft()
+            gone = self._window.append(entry)
+            if gone is not None:
                 self._lost_upto[gone.partition] = gone.offset
-            self._window.append(entry)
             self._seq += 1
         else:
             self._lost_upto[partition] = offset
@@ -281,7 +279,10 @@ class EventHub:
                 self._overflow(sub)
                 return
             i = sub.replay_next - first
-            for entry in islice(self._window, i, None):
+            window = self._window
+            end = len(window)
+            while i < end:  # indexed from the reader's position: each drain costs what it sends
+                entry = window[i]
                 i += 1
                 frame = sub.wants(entry)
                 if frame is not None:
@@ -327,7 +328,7 @@ class EventHub:
         self._private.discard(sub)
         group = sub.group
         if group is not None:
-            group.subs.remove(sub)
+            del group.subs[sub]
             if not group.subs:
                 del self._groups[group.key]
                 if group.pending:
@@ -372,7 +373,7 @@ class EventHub:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(key, grant, filters)
-        group.subs.append(sub)
+        group.subs[sub] = None
         sub.group = group
         self._subs.add(sub)
         self._private.add(sub)

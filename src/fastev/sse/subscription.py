@@ -18,7 +18,8 @@ class Group:
 
     def __init__(self, key: Hashable, grant: Any, filters: Filters) -> None:
         self.key, self.grant, self.filters = key, grant, filters
-        self.subs: list[Subscription] = []
+        # Insertion-ordered (delivery order is subscription order); a dict so leaving costs O(1).
+        self.subs: dict[Subscription, None] = {}
         self.pending: list[bytes] = []
         self.first_seq = 0  # publication number of the oldest entry behind ``pending``
 
