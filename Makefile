@@ -89,7 +89,7 @@ fuzz-smoke: build-asan
 	$(ASAN_ENV) $(PY) -m fuzz run --records 30000 --out build/fuzz-smoke --quiet
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks fuzz
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
