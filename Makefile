@@ -72,6 +72,7 @@ build-asan: $(STAMP)
 	@mkdir -p $(ASAN_LIB)
 	tar -C src --exclude='*.so' --exclude='*.c' --exclude=__pycache__ -cf - fastev | tar -C $(ASAN_LIB) -xf -
 	FASTEV_SANITIZE=1 $(PY) setup.py build_ext --build-lib $(ASAN_LIB) --build-temp build/asan/tmp -q
+	git describe --always --dirty > $(ASAN_LIB)/fastev/_core/BUILT_FROM 2>/dev/null || rm -f $(ASAN_LIB)/fastev/_core/BUILT_FROM
 	$(ASAN_ENV) $(PY) -c 'import fastev._core.codec as c; assert "/$(ASAN_LIB)/" in c.__file__, c.__file__'
 
 test-asan: build-asan

@@ -18,10 +18,17 @@ def _build() -> dict[str, Any]:
     from fastev._core import codec
 
     preload = os.environ.get("LD_PRELOAD", "")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    # The commit the native core was built from (make build-asan records it next to the modules): HEAD may
+    # have moved while a long campaign ran. Without that record, HEAD now, marked as such.
+    stamp = Path(codec.__file__).parent / "BUILT_FROM"
+    if stamp.is_file():
+        commit = stamp.read_text().strip()
+    else:
+        head = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True)
+        commit = f"{head.stdout.strip()} (HEAD at report time)" if head.stdout.strip() else ""
     return {"native_core": os.path.relpath(codec.__file__, REPO),
             "sanitizers": [s for s in ("asan", "ubsan") if f"lib{s}" in preload],
-            "python": platform.python_version(), "commit": commit.stdout.strip() or None}
+            "python": platform.python_version(), "commit": commit or None}
 
 
 def build_report(args: argparse.Namespace, totals: Totals, seconds: float, interrupted: bool) -> dict[str, Any]:
