@@ -45,7 +45,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fastev._core", "fastev._ref"),
     ("fastev.acl", "fastev.avro", "fastev.decoding", "fastev.transcode"),
     ("fastev.kafka", "fastev.sse"),
-    ("fastev.pipeline",),
+    ("fastev.pipeline", "fastev.workflow"),
     ("fastev.bench", "fastev.demo"),
     ("fastev.commands", "fastev.cli", "fastev.__main__"),
 )

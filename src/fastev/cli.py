@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd, run_cmd, serve_cmd
+from .commands import acl_cmd, bench_cmd, broker_cmd, decode_cmd, demo_cmd, route_cmd, run_cmd, serve_cmd, workflow_cmd
 from .errors import ConfigError, DeliveryError
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker_cmd.add_parser(sub)
     run_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)
+    workflow_cmd.add_parser(sub)
     return parser
 
 
