@@ -420,20 +420,22 @@ def _workflows(tables: Any, name: str, base: Path) -> tuple[WorkflowSpec, ...]:
 def _check_chains(workflows: list[WorkflowSpec], name: str) -> None:
     """Every ``after`` names another workflow, and following them never comes back round."""
     index = {w.name: i for i, w in enumerate(workflows)}
-    for i, w in enumerate(workflows):
+
+    def where(i: int) -> str:
+        return f'{name}: workflow[{i}] ("{workflows[i].name}").match.after'
+
+    for i, w in enumerate(workflows):  # self and unknown names first: a cycle report needs real names
         after = w.match.after
-        where = f'{name}: workflow[{i}] ("{w.name}").match.after'
-        if after is None:
-            continue
         if after == w.name:
-            raise ConfigError(f"{where}: a workflow cannot run after itself")
-        if after not in index:
-            raise ConfigError(f"{where}: unknown workflow {after!r}{_suggest(after, tuple(index))}")
+            raise ConfigError(f"{where(i)}: a workflow cannot run after itself")
+        if after is not None and after not in index:
+            raise ConfigError(f"{where(i)}: unknown workflow {after!r}{_suggest(after, tuple(index))}")
+    for i, w in enumerate(workflows):
         chain: list[str] = [w.name]
-        step: str | None = after
+        step = w.match.after
         while step is not None:
             if step in chain:
-                raise ConfigError(f"{where}: cycle {' -> '.join(chain + [step])}")
+                raise ConfigError(f"{where(i)}: cycle {' -> '.join(chain + [step])}")
             chain.append(step)
             step = workflows[index[step]].match.after
 
