@@ -21,7 +21,7 @@ from ..avro import SCHEMA_FINGERPRINT_BYTES, SCHEMA_JSON
 from ..errors import ConfigError
 from ..event import DECODER_NAMES, KINDS
 
-__all__ = ("HEAD_LAYOUT", "head_layout", "read_event_head", "rfc3339_us", "CloudEventHeaders",
+__all__ = ("HEAD_LAYOUT", "head_layout", "read_event_head", "rfc3339_us", "storage_source_uri", "CloudEventHeaders",
            "CloudEventHeaderList", "SCHEMA_FINGERPRINT_HEX", "IMPLEMENTATION")
 
 Header = tuple[str, str | bytes | None]
@@ -78,6 +78,12 @@ def rfc3339_us(time_us: int) -> str:
     return text
 
 
+def storage_source_uri(source: str) -> str:
+    """The default CloudEvents ``source`` of a storage source, named by its §1 symbol
+    (``DCACHE_BILLING``) or its decoder name (``dcache-billing``): ``urn:fastev:dcache-billing``."""
+    return "urn:fastev:" + source.lower().replace("_", "-")
+
+
 class CloudEventHeaders:
     """Builds the CloudEvents binary-mode Kafka headers of Avro route messages.
 
@@ -91,7 +97,7 @@ class CloudEventHeaders:
                  type_prefix: str = "org.fastev.storage.") -> None:
         if framing not in ("avro", "confluent"):
             raise ConfigError(f"CloudEvents headers: framing {framing!r} is not 'avro' or 'confluent'")
-        self.source_uris = tuple(source_uri or f"urn:fastev:{name}" for name in DECODER_NAMES)
+        self.source_uris = tuple(source_uri or storage_source_uri(name) for name in DECODER_NAMES)
         self.types = tuple(type_prefix + k for k in KINDS)
         self.start = 5 if framing == "confluent" else 0
         self.layout = HEAD_LAYOUT
