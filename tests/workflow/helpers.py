@@ -20,11 +20,16 @@ from fastev.avro import confluent_frame, encode_event, ocf_bytes
 REPO = Path(__file__).resolve().parents[2]
 
 
+def eid(n: int) -> str:
+    """The id of test event ``n`` (ids are 32 lowercase hex digits, docs/formats.md §1)."""
+    return f"{n:032x}"
+
+
 def event(n: int, path: str, *, kind: str = "UPLOAD", size: int | None = 100, user: str | None = "alice",
           groups: Sequence[str] = ("/atlas",), time_us: int | None = None) -> dict[str, Any]:
     """A complete StorageEvent dict (docs/formats.md §1) with a unique id."""
     return {
-        "id": f"ev-{n:08d}", "source": "dcache-billing", "kind": kind, "raw_type": "transfer",
+        "id": eid(n), "source": "DCACHE_BILLING", "kind": kind, "raw_type": "transfer",
         "time_us": time.time_ns() // 1000 if time_us is None else time_us, "path": path, "old_path": None,
         "is_dir": False, "size": size, "bytes": size, "duration_ms": 5, "status": 0, "status_msg": None,
         "file_id": None, "user": user, "uid": 1000, "gid": 1000, "groups": list(groups), "client": "127.0.0.1",

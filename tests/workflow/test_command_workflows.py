@@ -8,7 +8,7 @@ from typing import Any
 
 from fastev.kafka import EmbeddedBroker
 
-from .helpers import (at_least, calls, event, headers, produce, produce_events, recorder, results, route_message,
+from .helpers import (at_least, calls, eid, event, headers, produce, produce_events, recorder, results, route_message,
                       start_runner, stop_runner, toml_list, wait_for)
 
 DELIVERY = """[workflow.delivery]
@@ -55,24 +55,24 @@ def test_command_outcomes(tmp_path: Path, broker: EmbeddedBroker, new_topic: Cal
         status, err = stop_runner(proc)
     assert status == 0, err
     by_id = {r["data"]["event_id"]: r for r in results(got)}
-    assert set(by_id) == {"ev-00000001", "ev-00000003", "ev-00000004", "ev-00000005"}
-    ok = by_id["ev-00000001"]
+    assert set(by_id) == {eid(1), eid(3), eid(4), eid(5)}
+    ok = by_id[eid(1)]
     assert ok["type"] == "org.fastev.workflow.succeeded" and ok["subject"] == hostile
-    assert ok["id"] == "ok/ev-00000001" and ok["specversion"] == "1.0"
+    assert ok["id"] == f"ok/{eid(1)}" and ok["specversion"] == "1.0"
     assert ok["data"]["output"] == {"seen": hostile, "adler32": "0abc1234"}
     assert ok["data"]["attempts"] == 1 and ok["data"]["exit_code"] == 0 and ok["data"]["event"] == events[0]
-    assert by_id["ev-00000003"]["data"]["status"] == "succeeded" and by_id["ev-00000003"]["data"]["attempts"] == 2
-    fail = by_id["ev-00000004"]["data"]
+    assert by_id[eid(3)]["data"]["status"] == "succeeded" and by_id[eid(3)]["data"]["attempts"] == 2
+    fail = by_id[eid(4)]["data"]
     assert (fail["status"], fail["reason"], fail["attempts"], fail["exit_code"]) == ("dead", "failed", 3, 3)
-    hang = by_id["ev-00000005"]["data"]
+    hang = by_id[eid(5)]["data"]
     assert (hang["status"], hang["reason"], hang["attempts"]) == ("dead", "timeout", 3)
     # The hostile path arrived as one argument, its last component as another; no shell ran.
     ran = calls(log)
-    first = [c for c in ran if c["id"] == "ev-00000001"]
+    first = [c for c in ran if c["id"] == eid(1)]
     assert len(first) == 1 and first[0]["args"] == [hostile, hostile.rsplit("/", 1)[1]]
     assert not (tmp_path / "pwned").exists() and not (Path.cwd() / "pwned").exists()
-    assert {c["id"] for c in ran} == {"ev-00000001", "ev-00000003", "ev-00000004", "ev-00000005"}
-    assert [c["attempt"] for c in ran if c["id"] == "ev-00000003"] == [1, 2]
+    assert {c["id"] for c in ran} == {eid(1), eid(3), eid(4), eid(5)}
+    assert [c["attempt"] for c in ran if c["id"] == eid(3)] == [1, 2]
     # Timeouts killed the whole process group: the children the command spawned are gone.
     children = [int(p) for p in (log.parent / (log.name + ".children")).read_text().split()]
     assert len(children) == 3

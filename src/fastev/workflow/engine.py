@@ -144,6 +144,7 @@ class WorkflowRunner:
             await asyncio.gather(*helpers, return_exceptions=True)
             for lane in self.lanes.values():
                 await lane.action.close()
+            self._loop = None
         self._check()
         return self.stats.summary()
 
@@ -363,8 +364,11 @@ class WorkflowRunner:
                 pass  # the new owner replays from the last commit
         self.ledger.forget(tps)
         self.assigned.difference_update(tps)
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._revoked, tps)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._revoked, tps)
+        else:  # the loop has ended (consumer.close() revokes): nothing runs any more
+            self._revoked(tps)
 
     def _revoked(self, tps: set[TopicPartition]) -> None:
         """Loop thread: the revoked partitions' pairs are the new owner's; forget them here."""
