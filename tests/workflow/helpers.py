@@ -159,3 +159,89 @@ def at_least(n: int, read: Callable[[], list[Any]]) -> Callable[[], list[Any] | 
         return got if len(got) >= n else None
 
     return check
+
+
+def order_violations(ran: Sequence[dict[str, Any]], expected: dict[str, list[str]]) -> list[str]:
+    """Per-path order: an event's action may start only once every earlier event of its path (in topic
+    order, ``expected[path]``) has started at least once before it. Replays (an earlier event again
+    after a crash) are allowed; skipping ahead is not."""
+    bad = []
+    reached: dict[str, int] = {}  # path -> index of the furthest event started so far
+    for call in ran:
+        ids = expected.get(call["path"])
+        if ids is None or call["id"] not in ids:
+            bad.append(f"unexpected call {call['id']} on {call['path']!r}")
+            continue
+        i = ids.index(call["id"])
+        furthest = reached.get(call["path"], -1)
+        if i > furthest + 1:
+            bad.append(f"{call['path']!r}: {call['id']} (#{i}) started before #{furthest + 1}")
+        reached[call["path"]] = max(furthest, i)
+    return bad
+
+
+class ThreadedReceiver:
+    """A real aiohttp server on 127.0.0.1 in a thread of the test process, on a fixed port so that it can
+    go down and come back; ``status`` decides the answer; every request is recorded."""
+
+    def __init__(self, port: int | None = None) -> None:
+        import asyncio
+        import threading
+
+        from fastev.kafka.broker import free_port
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        self._loop = asyncio.new_event_loop()
+        self._runner: Any = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _call(self, coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.read()
+        event = orjson.loads(body)
+        items = event if isinstance(event, list) else [event]
+        for item in items:
+            data = item.get("data", item)
+            self.requests.append({"id": data["id"], "path": data["path"], "t": time.time(), "status": self.status,
+                                  "ce_time": item.get("time")})
+        return web.Response(status=self.status)
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def up(self) -> ThreadedReceiver:
+        self._call(self._start())
+        return self
+
+    def down(self) -> None:
+        self._call(self._stop())
+
+    def close(self) -> None:
+        self.down()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def delivered(self) -> list[dict[str, Any]]:
+        """Requests answered 2xx (the receiver "has" these events)."""
+        return [r for r in self.requests if 200 <= r["status"] < 300]
