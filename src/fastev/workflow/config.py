@@ -67,18 +67,20 @@ _URL_HEAD = re.compile(r"https?://[^/?#{}\s]+([/?#]|$)", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class MatchSpec:
-    paths: tuple[str, ...] = ()
-    kinds: frozenset[str] = frozenset()
-    names: tuple[str, ...] = ()
-    min_size: int | None = None
+    """``[workflow.match]``: every given condition must hold (workflow/match.py)."""
+
+    paths: tuple[str, ...] = ()         # canonical component prefixes
+    kinds: frozenset[str] = frozenset() # fastev.event.KINDS
+    names: tuple[str, ...] = ()         # globs on the last path component
+    min_size: int | None = None         # bytes, inclusive
     max_size: int | None = None
-    principals: tuple[str, ...] = ()
-    after: str | None = None
+    principals: tuple[str, ...] = ()    # normalised: user:NAME | uid:N | group:NAME
+    after: str | None = None            # upstream workflow (chained: runs on its succeeded results)
 
 
 @dataclass(frozen=True, slots=True)
 class CommandAction:
-    argv: tuple[Template, ...]
+    argv: tuple[Template, ...]          # argv[0] literal and non-empty
     timeout_s: float = 600.0
     type: str = "command"
 
@@ -91,12 +93,12 @@ class BatchSpec:
 
 @dataclass(frozen=True, slots=True)
 class WebhookAction:
-    url: Template
-    method: str = "POST"
-    mode: str = "structured"
-    headers: tuple[tuple[str, Template], ...] = ()
-    token_file: Path | None = None
-    hmac_secret_file: Path | None = None
+    url: Template                       # scheme and host literal
+    method: str = "POST"                # POST | PUT | PATCH
+    mode: str = "structured"            # structured | binary (CloudEvents HTTP binding)
+    headers: tuple[tuple[str, Template], ...] = ()   # render values with Template.render_line
+    token_file: Path | None = None      # absolute; read at load time (Bearer)
+    hmac_secret_file: Path | None = None  # absolute; X-Fastev-Signature
     timeout_s: float = 30.0
     batch: BatchSpec | None = None
     type: str = "webhook"
@@ -149,13 +151,12 @@ def load_workflow_config(path: str | Path) -> WorkflowsConfig:
     return parse_workflow_config(read_toml(p), p)
 
 
+# ---------------------------------------------------------------- sections
+
 def _condition(t: dict[str, Any], key: str, where: str) -> list[Any]:
     """A match condition's values; an empty list is a mistake, not "no condition" (that is: omit the key)."""
     return nonempty_list(t[key], f"{where}.{key}", " (omit the key for no condition)") if key in t else []
 
-
-
-# ---------------------------------------------------------------- sections
 
 def _kafka(doc: dict[str, Any], name: str) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
     kafka = table(doc.get("kafka", {}), f"{name}: kafka")
