@@ -70,7 +70,7 @@ class MatchSpec:
     """``[workflow.match]``: every given condition must hold (workflow/match.py)."""
 
     paths: tuple[str, ...] = ()         # canonical component prefixes
-    kinds: frozenset[str] = frozenset() # fastev.event.KINDS
+    kinds: frozenset[str] = frozenset()  # fastev.event.KINDS
     names: tuple[str, ...] = ()         # globs on the last path component
     min_size: int | None = None         # bytes, inclusive
     max_size: int | None = None
