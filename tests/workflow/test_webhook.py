@@ -217,6 +217,7 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after(" 30 ", now) == 30.0
     assert parse_retry_after("Tue, 14 Nov 2023 22:15:00 GMT", now) == 100.0  # now + 100 s
     assert parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now) == 0.0    # in the past
+    assert parse_retry_after("Tue, 14 Nov 2023 22:15:00 -0000", now) == 100.0  # zone unknown: UTC
     for unreadable in (None, "", "soon", "-5", "1.5e3", "٣"):
         assert parse_retry_after(unreadable, now) is None
 
