@@ -43,6 +43,8 @@ class Received:
     path: str
     headers: CIMultiDict[str]
     body: bytes
+    peer: tuple[str, int] | None = None  # the client's address: one per connection (keep-alive shows)
+    request: web.Request | None = field(default=None, repr=False)  # for replies that act on the connection
 
 
 Reply = Callable[[Received], "web.StreamResponse | Awaitable[web.StreamResponse]"]
@@ -57,7 +59,9 @@ class Receiver:
     release: asyncio.Event = field(default_factory=asyncio.Event)  # ends slow replies at shutdown
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        got = Received(request.method, request.path_qs, CIMultiDict(request.headers), await request.read())
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        got = Received(request.method, request.path_qs, CIMultiDict(request.headers), await request.read(),
+                       tuple(peer[:2]) if peer else None, request)
         self.requests.append(got)
         if self.reply is None:
             return web.Response(status=200)

@@ -1,6 +1,7 @@
 """The webhook action against a real aiohttp receiver on 127.0.0.1 (issue 10, "webhook action")."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import socket
@@ -216,6 +217,7 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after(" 30 ", now) == 30.0
     assert parse_retry_after("Tue, 14 Nov 2023 22:15:00 GMT", now) == 100.0  # now + 100 s
     assert parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now) == 0.0    # in the past
+    assert parse_retry_after("Tue, 14 Nov 2023 22:15:00 -0000", now) == 100.0  # zone unknown: UTC
     for unreadable in (None, "", "soon", "-5", "1.5e3", "٣"):
         assert parse_retry_after(unreadable, now) is None
 
@@ -353,6 +355,7 @@ def test_header_injection_through_a_rendered_value_is_refused(where: str, bad: s
     assert sent == 0
     for attempt in (single, *batch):
         assert (attempt.outcome, attempt.reason, attempt.http_status) == ("dead", "rejected", None)
+        assert "rendered value contains a control character" in attempt.detail  # the action refuses it first
 
 
 def test_a_failed_rendering_is_rejected_with_its_message() -> None:
@@ -418,3 +421,53 @@ def test_no_time_attribute_for_an_unrepresentable_time() -> None:
     job = job_of(storage_event(time_us=-70_000_000_000_000_000, path=""))
     ce = cloudevent(job)
     assert "time" not in ce and "subject" not in ce and ce["data"] == job.event
+
+
+def test_a_reset_connection_retries() -> None:
+    def reset(got: Received) -> web.Response:
+        assert got.request is not None and got.request.transport is not None
+        got.request.transport.abort()  # the receiver's connection drops before any answer
+        return web.Response(status=200)
+
+    async def main() -> tuple[Attempt, int]:
+        async with receiver(reset) as rec:
+            return await once(WebhookRunner(url=fixed(rec.url)), job_of(storage_event())), len(rec.requests)
+
+    attempt, sent = run(main())
+    assert sent == 1
+    assert (attempt.outcome, attempt.reason, attempt.http_status) == ("retry", "failed", None)
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b"{broken", b'"a string"', b""])
+def test_a_2xx_body_that_is_not_a_json_object_gives_no_output(body: bytes) -> None:
+    async def main() -> Attempt:
+        async with receiver(lambda got: web.Response(status=201, body=body)) as rec:
+            return await once(WebhookRunner(url=fixed(rec.url)), job_of(storage_event()))
+
+    attempt = run(main())
+    assert (attempt.outcome, attempt.http_status, attempt.output) == ("succeeded", 201, None)
+
+
+def test_connections_are_limited_to_concurrency_and_kept_alive() -> None:
+    in_flight = [0, 0]  # now, most seen
+
+    async def main() -> tuple[list[Attempt], set[tuple[str, int] | None]]:
+        async with receiver() as rec:
+            async def slow(got: Received) -> web.Response:
+                in_flight[0] += 1
+                in_flight[1] = max(in_flight)
+                await asyncio.sleep(0.02)
+                in_flight[0] -= 1
+                return web.Response(status=200)
+            rec.reply = slow
+            action = WebhookRunner(url=fixed(rec.url), concurrency=3)
+            try:
+                attempts = list(await asyncio.gather(*(action.run(job_of(storage_event())) for _ in range(30))))
+            finally:
+                await action.close()
+            return attempts, {r.peer for r in rec.requests}
+
+    attempts, peers = run(main())
+    assert [a.outcome for a in attempts] == ["succeeded"] * 30
+    assert in_flight[1] <= 3
+    assert len(peers) <= 3  # 30 requests over at most 3 kept-alive connections

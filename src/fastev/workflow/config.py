@@ -19,6 +19,21 @@ from ..errors import ConfigError
 from ..event import KINDS
 from ..paths import canonical_path
 from ..routes import read_toml
+from .config_values import (
+    NAME,
+    choice,
+    integer,
+    librdkafka_options,
+    listen_address,
+    nonempty_list,
+    nonempty_str,
+    seconds,
+    secret_file,
+    suggest,
+    table,
+    topic_name,
+    unknown_keys,
+)
 from .match import compile_glob
 from .template import Template
 
@@ -46,25 +61,26 @@ WEBHOOK_KEYS = frozenset({"type", "url", "method", "mode", "headers", "token_fil
 BATCH_KEYS = frozenset({"max_events", "max_wait_ms"})
 DELIVERY_KEYS = frozenset({"concurrency", "ordering", "attempts", "backoff", "backoff_initial_s", "backoff_max_s",
                            "jitter", "max_age_s", "rate_per_s", "dead_letter_topic"})
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")   # workflow and Kafka topic names
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")   # an HTTP header name (RFC 9110 token)
 _URL_HEAD = re.compile(r"https?://[^/?#{}\s]+([/?#]|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class MatchSpec:
-    paths: tuple[str, ...] = ()
-    kinds: frozenset[str] = frozenset()
-    names: tuple[str, ...] = ()
-    min_size: int | None = None
+    """``[workflow.match]``: every given condition must hold (workflow/match.py)."""
+
+    paths: tuple[str, ...] = ()         # canonical component prefixes
+    kinds: frozenset[str] = frozenset()  # fastev.event.KINDS
+    names: tuple[str, ...] = ()         # globs on the last path component
+    min_size: int | None = None         # bytes, inclusive
     max_size: int | None = None
-    principals: tuple[str, ...] = ()
-    after: str | None = None
+    principals: tuple[str, ...] = ()    # normalised: user:NAME | uid:N | group:NAME
+    after: str | None = None            # upstream workflow (chained: runs on its succeeded results)
 
 
 @dataclass(frozen=True, slots=True)
 class CommandAction:
-    argv: tuple[Template, ...]
+    argv: tuple[Template, ...]          # argv[0] literal and non-empty
     timeout_s: float = 600.0
     type: str = "command"
 
@@ -77,12 +93,12 @@ class BatchSpec:
 
 @dataclass(frozen=True, slots=True)
 class WebhookAction:
-    url: Template
-    method: str = "POST"
-    mode: str = "structured"
-    headers: tuple[tuple[str, Template], ...] = ()
-    token_file: Path | None = None
-    hmac_secret_file: Path | None = None
+    url: Template                       # scheme and host literal
+    method: str = "POST"                # POST | PUT | PATCH
+    mode: str = "structured"            # structured | binary (CloudEvents HTTP binding)
+    headers: tuple[tuple[str, Template], ...] = ()   # render values with Template.render_line
+    token_file: Path | None = None      # absolute; read at load time (Bearer)
+    hmac_secret_file: Path | None = None  # absolute; X-Fastev-Signature
     timeout_s: float = 30.0
     batch: BatchSpec | None = None
     type: str = "webhook"
@@ -135,112 +151,24 @@ def load_workflow_config(path: str | Path) -> WorkflowsConfig:
     return parse_workflow_config(read_toml(p), p)
 
 
-# ---------------------------------------------------------------- small typed readers
-
-def _table(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: must be a table")
-    return value
-
-
-def _unknown(table: dict[str, Any], known: frozenset[str], where: str) -> None:
-    extra = sorted(set(table) - known)
-    if extra:
-        raise ConfigError(f"{where}: unknown key {extra[0]!r}{_suggest(extra[0], known)} "
-                          f"(known: {', '.join(sorted(known))})")
-
-
-def _suggest(key: str, known: frozenset[str] | tuple[str, ...]) -> str:
-    """``; did you mean 'workflow'?`` for a near miss, else nothing."""
-    import difflib
-
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}: must be a non-empty string")
-    return value
-
-
-def _choice(value: Any, choices: tuple[str, ...], where: str) -> str:
-    if value not in choices:
-        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
-    return str(value)
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    """A non-empty TOML array: an empty one is a mistake (omit the key to leave the condition out)."""
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: must be a non-empty list (omit the key for no condition)")
-    return value
-
-
-def _int(value: Any, where: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ConfigError(f"{where}: must be an integer {bound}, not {value!r}")
-    return value
-
-
-def _seconds(value: Any, where: str, *, zero_ok: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            value >= 0 if zero_ok else value > 0) or value != value or value == float("inf"):
-        raise ConfigError(f"{where}: must be a number {'>= 0' if zero_ok else '> 0'}, not {value!r}")
-    return float(value)
-
-
-def _topic(value: Any, where: str) -> str:
-    text = _str(value, where)
-    if not _NAME.fullmatch(text) or text in (".", ".."):
-        raise ConfigError(f"{where}: {text!r} is not a Kafka topic name (1-249 of A-Z a-z 0-9 . _ -)")
-    return text
-
-
-def _librdkafka(table: Any, where: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: must be a table of librdkafka options")
-    for k, v in table.items():
-        if isinstance(v, dict | list):
-            raise ConfigError(f"{where}.{k}: librdkafka options are strings, numbers or booleans "
-                              f"(quote dotted names: \"{k}\" = ...)")
-    return dict(table)
-
-
-def _listen(value: Any, where: str) -> tuple[str, int]:
-    text = _str(value, where)
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{where}: {text!r} is not HOST:PORT (e.g. \"127.0.0.1:9465\")")
-    return host.strip("[]"), int(port)
-
-
-def _secret_file(value: Any, base: Path, where: str) -> Path:
-    """A credential file, relative to the config: it must be readable and non-empty now, not at first use."""
-    p = (base / _str(value, where)).resolve()
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot read {p}: {e.strerror}") from None
-    if not data.strip():
-        raise ConfigError(f"{where}: {p} is empty")
-    return p
-
-
 # ---------------------------------------------------------------- sections
 
+def _condition(t: dict[str, Any], key: str, where: str) -> list[Any]:
+    """A match condition's values; an empty list is a mistake, not "no condition" (that is: omit the key)."""
+    return nonempty_list(t[key], f"{where}.{key}", " (omit the key for no condition)") if key in t else []
+
+
 def _kafka(doc: dict[str, Any], name: str) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
-    kafka = _table(doc.get("kafka", {}), f"{name}: kafka")
-    _unknown(kafka, KAFKA_KEYS, f"{name}: kafka")
+    kafka = table(doc.get("kafka", {}), f"{name}: kafka")
+    unknown_keys(kafka, KAFKA_KEYS, f"{name}: kafka")
     bootstrap = kafka.get("bootstrap_servers")
     if bootstrap is not None:
         if isinstance(bootstrap, list):
-            bootstrap = ",".join(_str(b, f"{name}: kafka.bootstrap_servers[{i}]")
-                                 for i, b in enumerate(_list(bootstrap, f"{name}: kafka.bootstrap_servers")))
-        bootstrap = _str(bootstrap, f"{name}: kafka.bootstrap_servers")
-    producer = _librdkafka(kafka.get("producer", {}), f"{name}: kafka.producer")
-    consumer = _librdkafka(kafka.get("consumer", {}), f"{name}: kafka.consumer")
+            bootstrap = ",".join(nonempty_str(b, f"{name}: kafka.bootstrap_servers[{i}]")
+                                 for i, b in enumerate(nonempty_list(bootstrap, f"{name}: kafka.bootstrap_servers")))
+        bootstrap = nonempty_str(bootstrap, f"{name}: kafka.bootstrap_servers")
+    producer = librdkafka_options(kafka.get("producer", {}), f"{name}: kafka.producer")
+    consumer = librdkafka_options(kafka.get("consumer", {}), f"{name}: kafka.consumer")
     for key in ("bootstrap.servers", "metadata.broker.list"):
         for where, conf in (("producer", producer), ("consumer", consumer)):
             if key in conf:
@@ -255,24 +183,24 @@ def _kafka(doc: dict[str, Any], name: str) -> tuple[str | None, dict[str, Any], 
 
 
 def _match(t: Any, where: str) -> MatchSpec:
-    t = _table(t, where)
-    _unknown(t, MATCH_KEYS, where)
+    t = table(t, where)
+    unknown_keys(t, MATCH_KEYS, where)
     paths: list[str] = []
-    for i, p in enumerate(_list(t["paths"], f"{where}.paths") if "paths" in t else ()):
-        text = _str(p, f"{where}.paths[{i}]")
+    for i, p in enumerate(_condition(t, "paths", where)):
+        text = nonempty_str(p, f"{where}.paths[{i}]")
         canonical = canonical_path(text)
         if canonical != text:
             hint = f" (write {canonical!r})" if canonical else " (absolute, without '.' or '..' components)"
             raise ConfigError(f"{where}.paths[{i}]: {text!r} is not a canonical path{hint}")
         paths.append(text)
     kinds: set[str] = set()
-    for i, k in enumerate(_list(t["kinds"], f"{where}.kinds") if "kinds" in t else ()):
+    for i, k in enumerate(_condition(t, "kinds", where)):
         if k not in KINDS:
-            hint = _suggest(k, KINDS) if isinstance(k, str) else ""
+            hint = suggest(k, KINDS) if isinstance(k, str) else ""
             raise ConfigError(f"{where}.kinds[{i}]: unknown kind {k!r}{hint} (known: {', '.join(KINDS)})")
         kinds.add(k)
     names: list[str] = []
-    for i, g in enumerate(_list(t["names"], f"{where}.names") if "names" in t else ()):
+    for i, g in enumerate(_condition(t, "names", where)):
         if not isinstance(g, str):
             raise ConfigError(f"{where}.names[{i}]: must be a string")
         try:
@@ -280,38 +208,38 @@ def _match(t: Any, where: str) -> MatchSpec:
         except ValueError as e:
             raise ConfigError(f"{where}.names[{i}]: bad glob {g!r}: {e}") from None
         names.append(g)
-    min_size = _int(t["min_size"], f"{where}.min_size", 0) if "min_size" in t else None
-    max_size = _int(t["max_size"], f"{where}.max_size", 0) if "max_size" in t else None
+    min_size = integer(t["min_size"], f"{where}.min_size", 0) if "min_size" in t else None
+    max_size = integer(t["max_size"], f"{where}.max_size", 0) if "max_size" in t else None
     if min_size is not None and max_size is not None and min_size > max_size:
         raise ConfigError(f"{where}.min_size: {min_size} is greater than max_size {max_size}")
     principals: list[str] = []
-    for i, p in enumerate(_list(t["principals"], f"{where}.principals") if "principals" in t else ()):
+    for i, p in enumerate(_condition(t, "principals", where)):
         norm = normalise_principal(p) if isinstance(p, str) else None
         if norm is None or norm == "*":  # "*" would be every event: omit principals for that
             raise ConfigError(f"{where}.principals[{i}]: {p!r} is not a principal "
                               "(user:NAME, uid:N or group:NAME)")
         principals.append(norm)
-    after = _str(t["after"], f"{where}.after") if "after" in t else None
+    after = nonempty_str(t["after"], f"{where}.after") if "after" in t else None
     return MatchSpec(tuple(paths), frozenset(kinds), tuple(names), min_size, max_size, tuple(principals), after)
 
 
 def _action(t: Any, where: str, base: Path, chained: bool) -> CommandAction | WebhookAction:
-    t = _table(t, where)
+    t = table(t, where)
     kind = t.get("type")
     if kind in FUTURE_ACTION_TYPES:
         raise ConfigError(f"{where}.type: {kind!r} is not available yet (known: {', '.join(ACTION_TYPES)})")
     if kind not in ACTION_TYPES:
-        hint = _suggest(kind, ACTION_TYPES) if isinstance(kind, str) else ""
+        hint = suggest(kind, ACTION_TYPES) if isinstance(kind, str) else ""
         what = "required" if kind is None else f"unknown action type {kind!r}{hint}"
         raise ConfigError(f"{where}.type: {what} (known: {', '.join(ACTION_TYPES)})")
-    _unknown(t, COMMAND_KEYS if kind == "command" else WEBHOOK_KEYS, where)
+    unknown_keys(t, COMMAND_KEYS if kind == "command" else WEBHOOK_KEYS, where)
     timeout_default = 600.0 if kind == "command" else 30.0
-    timeout = _seconds(t["timeout_s"], f"{where}.timeout_s") if "timeout_s" in t else timeout_default
+    timeout = seconds(t["timeout_s"], f"{where}.timeout_s") if "timeout_s" in t else timeout_default
     if kind == "command":
         if "argv" not in t:
             raise ConfigError(f"{where}: a command action needs argv (a list of strings)")
         argv = tuple(Template.parse(a, f"{where}.argv[{i}]", outputs=chained)
-                     for i, a in enumerate(_list(t["argv"], f"{where}.argv")))
+                     for i, a in enumerate(nonempty_list(t["argv"], f"{where}.argv")))
         if not argv[0].text:
             raise ConfigError(f"{where}.argv[0]: the program may not be empty")
         if argv[0].placeholders:  # the event must not choose the program that runs
@@ -323,18 +251,18 @@ def _action(t: Any, where: str, base: Path, chained: bool) -> CommandAction | We
     head = _URL_HEAD.match(url.literal_prefix)
     if not head or not (head.group(1) or not url.placeholders):  # the event fills in the path, never the host
         raise ConfigError(f"{where}.url: {url.text!r} must start with a literal http:// or https:// and host")
-    method = _choice(t.get("method", "POST"), WEBHOOK_METHODS, f"{where}.method")
-    mode = _choice(t.get("mode", "structured"), WEBHOOK_MODES, f"{where}.mode")
-    token = _secret_file(t["token_file"], base, f"{where}.token_file") if "token_file" in t else None
-    secret = _secret_file(t["hmac_secret_file"], base, f"{where}.hmac_secret_file") \
+    method = choice(t.get("method", "POST"), WEBHOOK_METHODS, f"{where}.method")
+    mode = choice(t.get("mode", "structured"), WEBHOOK_MODES, f"{where}.mode")
+    token = secret_file(t["token_file"], base, f"{where}.token_file") if "token_file" in t else None
+    secret = secret_file(t["hmac_secret_file"], base, f"{where}.hmac_secret_file") \
         if "hmac_secret_file" in t else None
     headers = _headers(t["headers"], f"{where}.headers", chained, token is not None) if "headers" in t else ()
     batch = None
     if "batch" in t:
-        b = _table(t["batch"], f"{where}.batch")
-        _unknown(b, BATCH_KEYS, f"{where}.batch")
-        batch = BatchSpec(_int(b.get("max_events", 100), f"{where}.batch.max_events", 1, 100_000),
-                          _int(b.get("max_wait_ms", 200), f"{where}.batch.max_wait_ms", 0, 3_600_000))
+        b = table(t["batch"], f"{where}.batch")
+        unknown_keys(b, BATCH_KEYS, f"{where}.batch")
+        batch = BatchSpec(integer(b.get("max_events", 100), f"{where}.batch.max_events", 1, 100_000),
+                          integer(b.get("max_wait_ms", 200), f"{where}.batch.max_wait_ms", 0, 3_600_000))
         if mode != "structured":
             raise ConfigError(f"{where}.batch: a batch is a JSON array of structured CloudEvents; "
                               "it needs mode = \"structured\"")
@@ -346,7 +274,7 @@ def _action(t: Any, where: str, base: Path, chained: bool) -> CommandAction | We
 
 
 def _headers(t: Any, where: str, chained: bool, has_token: bool) -> tuple[tuple[str, Template], ...]:
-    t = _table(t, where)
+    t = table(t, where)
     seen: set[str] = set()
     out: list[tuple[str, Template]] = []
     for h, v in t.items():
@@ -367,26 +295,26 @@ def _headers(t: Any, where: str, chained: bool, has_token: bool) -> tuple[tuple[
 
 
 def _delivery(t: Any, where: str) -> DeliverySpec:
-    t = _table(t, where)
-    _unknown(t, DELIVERY_KEYS, where)
+    t = table(t, where)
+    unknown_keys(t, DELIVERY_KEYS, where)
     d = DeliverySpec()
-    initial = _seconds(t["backoff_initial_s"], f"{where}.backoff_initial_s") if "backoff_initial_s" in t \
+    initial = seconds(t["backoff_initial_s"], f"{where}.backoff_initial_s") if "backoff_initial_s" in t \
         else d.backoff_initial_s
-    most = _seconds(t["backoff_max_s"], f"{where}.backoff_max_s") if "backoff_max_s" in t else d.backoff_max_s
+    most = seconds(t["backoff_max_s"], f"{where}.backoff_max_s") if "backoff_max_s" in t else d.backoff_max_s
     if most < initial:
         raise ConfigError(f"{where}.backoff_max_s: {most:g} is less than backoff_initial_s {initial:g}")
     jitter = t.get("jitter", d.jitter)
     if not isinstance(jitter, bool):
         raise ConfigError(f"{where}.jitter: must be true or false, not {jitter!r}")
     return DeliverySpec(
-        concurrency=_int(t.get("concurrency", d.concurrency), f"{where}.concurrency", 1, 100_000),
-        ordering=_choice(t.get("ordering", d.ordering), ORDERINGS, f"{where}.ordering"),
-        attempts=_int(t.get("attempts", d.attempts), f"{where}.attempts", 1, 1_000_000),
-        backoff=_choice(t.get("backoff", d.backoff), BACKOFFS, f"{where}.backoff"),
+        concurrency=integer(t.get("concurrency", d.concurrency), f"{where}.concurrency", 1, 100_000),
+        ordering=choice(t.get("ordering", d.ordering), ORDERINGS, f"{where}.ordering"),
+        attempts=integer(t.get("attempts", d.attempts), f"{where}.attempts", 1, 1_000_000),
+        backoff=choice(t.get("backoff", d.backoff), BACKOFFS, f"{where}.backoff"),
         backoff_initial_s=initial, backoff_max_s=most, jitter=jitter,
-        max_age_s=_seconds(t["max_age_s"], f"{where}.max_age_s") if "max_age_s" in t else None,
-        rate_per_s=_seconds(t["rate_per_s"], f"{where}.rate_per_s") if "rate_per_s" in t else None,
-        dead_letter_topic=_topic(t["dead_letter_topic"], f"{where}.dead_letter_topic")
+        max_age_s=seconds(t["max_age_s"], f"{where}.max_age_s") if "max_age_s" in t else None,
+        rate_per_s=seconds(t["rate_per_s"], f"{where}.rate_per_s") if "rate_per_s" in t else None,
+        dead_letter_topic=topic_name(t["dead_letter_topic"], f"{where}.dead_letter_topic")
         if "dead_letter_topic" in t else None)
 
 
@@ -398,11 +326,11 @@ def _workflows(tables: Any, name: str, base: Path) -> tuple[WorkflowSpec, ...]:
     out: list[WorkflowSpec] = []
     seen: set[str] = set()
     for i, t in enumerate(tables):
-        _unknown(t, WORKFLOW_KEYS, f"{name}: workflow[{i}]")
+        unknown_keys(t, WORKFLOW_KEYS, f"{name}: workflow[{i}]")
         if "name" not in t:
             raise ConfigError(f"{name}: workflow[{i}].name: required")
-        wname = _str(t["name"], f"{name}: workflow[{i}].name")
-        if not _NAME.fullmatch(wname):
+        wname = nonempty_str(t["name"], f"{name}: workflow[{i}].name")
+        if not NAME.fullmatch(wname):
             raise ConfigError(f"{name}: workflow[{i}].name: {wname!r} must be 1-249 of A-Z a-z 0-9 . _ -")
         if wname in seen:
             raise ConfigError(f"{name}: workflow[{i}].name: duplicate workflow name {wname!r}")
@@ -429,7 +357,7 @@ def _check_chains(workflows: list[WorkflowSpec], name: str) -> None:
         if after == w.name:
             raise ConfigError(f"{where(i)}: a workflow cannot run after itself")
         if after is not None and after not in index:
-            raise ConfigError(f"{where(i)}: unknown workflow {after!r}{_suggest(after, tuple(index))}")
+            raise ConfigError(f"{where(i)}: unknown workflow {after!r}{suggest(after, tuple(index))}")
     for i, w in enumerate(workflows):
         chain: list[str] = [w.name]
         step = w.match.after
@@ -440,26 +368,34 @@ def _check_chains(workflows: list[WorkflowSpec], name: str) -> None:
             step = workflows[index[step]].match.after
 
 
+def _own_output(topic: str | None, where: str, topics: tuple[str, ...], results: str | None) -> None:
+    """The runner's outputs are not its inputs: it would consume what it wrote (dead letters as results)."""
+    if topic is not None and topic in topics:
+        raise ConfigError(f"{where}: {topic!r} is one of workflows.topics")
+    if topic is not None and topic == results:
+        raise ConfigError(f"{where}: {topic!r} is the results_topic")
+
+
 def parse_workflow_config(doc: dict[str, Any], path: Path) -> WorkflowsConfig:
     name = str(path)
     base = path.parent.resolve()
-    _unknown(doc, TOP_KEYS, name)
+    unknown_keys(doc, TOP_KEYS, name)
     bootstrap, producer, consumer = _kafka(doc, name)
 
     if "workflows" not in doc:
         raise ConfigError(f"{name}: workflows: required ([workflows] with the topics to consume)")
-    w = _table(doc["workflows"], f"{name}: workflows")
+    w = table(doc["workflows"], f"{name}: workflows")
     where = f"{name}: workflows"
-    _unknown(w, WORKFLOWS_KEYS, where)
+    unknown_keys(w, WORKFLOWS_KEYS, where)
     if "topics" not in w:
         raise ConfigError(f"{where}.topics: required (the route topics to consume)")
-    raw_topics = [w["topics"]] if isinstance(w["topics"], str) else _list(w["topics"], f"{where}.topics")
-    topics = tuple(dict.fromkeys(_topic(t, f"{where}.topics[{i}]") for i, t in enumerate(raw_topics)))
-    group = _str(w.get("group", "fastev-workflows"), f"{where}.group")
-    results = _topic(w["results_topic"], f"{where}.results_topic") if "results_topic" in w else None
-    dead = _topic(w["dead_letter_topic"], f"{where}.dead_letter_topic") if "dead_letter_topic" in w else None
-    grace = _seconds(w.get("grace_s", 30.0), f"{where}.grace_s", zero_ok=True)
-    max_pending = _int(w.get("max_pending", 10000), f"{where}.max_pending", 1, 10_000_000)
+    raw_topics = [w["topics"]] if isinstance(w["topics"], str) else nonempty_list(w["topics"], f"{where}.topics")
+    topics = tuple(dict.fromkeys(topic_name(t, f"{where}.topics[{i}]") for i, t in enumerate(raw_topics)))
+    group = nonempty_str(w.get("group", "fastev-workflows"), f"{where}.group")
+    results = topic_name(w["results_topic"], f"{where}.results_topic") if "results_topic" in w else None
+    dead = topic_name(w["dead_letter_topic"], f"{where}.dead_letter_topic") if "dead_letter_topic" in w else None
+    grace = seconds(w.get("grace_s", 30.0), f"{where}.grace_s", zero_ok=True)
+    max_pending = integer(w.get("max_pending", 10000), f"{where}.max_pending", 1, 10_000_000)
 
     workflows = _workflows(doc.get("workflow"), name, base)
     for i, spec in enumerate(workflows):
@@ -467,16 +403,13 @@ def parse_workflow_config(doc: dict[str, Any], path: Path) -> WorkflowsConfig:
         if spec.match.after is not None and results is None:
             raise ConfigError(f"{own}.match.after: chaining needs [workflows] results_topic "
                               "(the upstream outcomes are read from it)")
-        dl = spec.delivery.dead_letter_topic
-        if dl is not None and dl in topics:
-            raise ConfigError(f"{own}.delivery.dead_letter_topic: {dl!r} is one of workflows.topics")
-    for key, topic in (("results_topic", results), ("dead_letter_topic", dead)):
-        if topic is not None and topic in topics:  # the runner would consume its own output
-            raise ConfigError(f"{where}.{key}: {topic!r} is one of workflows.topics")
+        _own_output(spec.delivery.dead_letter_topic, f"{own}.delivery.dead_letter_topic", topics, results)
+    _own_output(results, f"{where}.results_topic", topics, None)
+    _own_output(dead, f"{where}.dead_letter_topic", topics, results)
 
-    metrics = _table(doc.get("metrics", {}), f"{name}: metrics")
-    _unknown(metrics, frozenset({"listen"}), f"{name}: metrics")
-    listen = _listen(metrics["listen"], f"{name}: metrics.listen") if "listen" in metrics else None
+    metrics = table(doc.get("metrics", {}), f"{name}: metrics")
+    unknown_keys(metrics, frozenset({"listen"}), f"{name}: metrics")
+    listen = listen_address(metrics["listen"], f"{name}: metrics.listen") if "listen" in metrics else None
 
     return WorkflowsConfig(path=path.resolve(), bootstrap_servers=bootstrap, producer=producer, consumer=consumer,
                            topics=topics, group=group, results_topic=results, dead_letter_topic=dead,

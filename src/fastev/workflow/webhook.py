@@ -18,6 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     else:
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
+        if when.tzinfo is None:  # "-0000": RFC 5322's "UTC, source zone unknown"
+            when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
     return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)
 
