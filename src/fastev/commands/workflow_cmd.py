@@ -193,7 +193,7 @@ def _rendered(spec: Any, event: dict[str, Any]) -> str:
     try:
         if action.type == "command":
             return "argv " + shlex.join(t.render(event, output) for t in action.argv)
-        text = f"{action.method} {action.url.render(event, output)} ({action.mode}"
+        text = f"{action.method} {action.url.render_url(event, output)} ({action.mode}"
         return text + (f", batches of up to {action.batch.max_events})" if action.batch else ")")
     except ValueError as e:
         return f"cannot render: {e} (would be dead-lettered as rejected)"

@@ -10,11 +10,13 @@ from .command import CommandRunner
 __all__ = ("build_action", "renderer")
 
 
-def renderer(template: Any) -> Callable[[Job], str]:
-    """A template as the callable Job -> str the actions take."""
+def renderer(template: Any, how: str = "render") -> Callable[[Job], str]:
+    """A template as the callable Job -> str the actions take; ``how``: render (argv), render_url (URLs:
+    values percent-encoded) or render_line (header values: CR/LF/NUL refused)."""
+    method = getattr(template, how)
 
     def render(job: Job) -> str:
-        text: str = template.render(job.event, job.output)
+        text: str = method(job.event, job.output)
         return text
 
     return render
@@ -27,8 +29,8 @@ def build_action(action: Any, concurrency: int) -> Any:
         from .webhook import WebhookRunner
 
         batch = action.batch
-        return WebhookRunner(url=renderer(action.url), method=action.method, mode=action.mode,
-                             headers=[(name, renderer(t)) for name, t in action.headers],
+        return WebhookRunner(url=renderer(action.url, "render_url"), method=action.method, mode=action.mode,
+                             headers=[(name, renderer(t, "render_line")) for name, t in action.headers],
                              token_file=action.token_file, hmac_secret_file=action.hmac_secret_file,
                              timeout_s=action.timeout_s,
                              batch_max_events=batch.max_events if batch else None,

@@ -8,7 +8,8 @@ quotes, ``;``, ``$()`` or a newline stays exactly one argument.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,10 @@ PLACEHOLDERS = ("path", "name", "dir", "id", "kind", "size", "user", "time")
 OUTPUT_PREFIX = "output."
 _OUTPUT_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _KNOWN = " ".join("{" + p + "}" for p in PLACEHOLDERS)
+
+
+def _url_quote(value: str) -> str:
+    return quote(value, safe="/")
 
 
 class TemplateError(ValueError):
@@ -153,15 +158,23 @@ class Template:
         """The text before the first placeholder (a URL's scheme and host must be in it)."""
         return self.parts[0]
 
-    def render(self, event: Mapping[str, Any], output: Mapping[str, Any] | None = None) -> str:
-        """The text with every placeholder substituted; TemplateError if a value is missing."""
+    def render(self, event: Mapping[str, Any], output: Mapping[str, Any] | None = None,
+               escape: Callable[[str], str] | None = None) -> str:
+        """The text with every placeholder substituted (each value through ``escape`` when given);
+        TemplateError if a value is missing."""
         parts = self.parts
         if len(parts) == 1:
             return parts[0]
         out = [parts[0]]
         for i in range(1, len(parts), 2):
-            out += [_value(parts[i], event, output), parts[i + 1]]
+            value = _value(parts[i], event, output)
+            out += [escape(value) if escape is not None else value, parts[i + 1]]
         return "".join(out)
+
+    def render_url(self, event: Mapping[str, Any], output: Mapping[str, Any] | None = None) -> str:
+        """``render`` for a URL: every value percent-encoded except ``/`` (RFC 3986), so a path with ``?``,
+        ``#``, ``%`` or a space stays inside the path and never changes the query or the host."""
+        return self.render(event, output, _url_quote)
 
     def render_line(self, event: Mapping[str, Any], output: Mapping[str, Any] | None = None) -> str:
         """``render`` for a header value: CR, LF or NUL in the result is a TemplateError (no header injection)."""
