@@ -87,6 +87,11 @@ elif mode == "hang":
     time.sleep(600)
 elif mode == "slow":
     time.sleep(float(os.environ.get("SLOW_S", "0.05")))
+elif mode == "span":
+    time.sleep(float(os.environ.get("SLOW_S", "0.05")))
+    fd = os.open(log + ".spans", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, (json.dumps({"id": rec["id"], "start": rec["t"], "end": time.time()}) + "\n").encode())
+    os.close(fd)
 '''
 
 
@@ -194,6 +199,8 @@ class ThreadedReceiver:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.requests: list[dict[str, Any]] = []
         self.status = 200
+        self.fail_once: set[str] = set()   # batch requests: these ids are reported failed the first time
+        self.failed: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._runner: Any = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -210,10 +217,17 @@ class ThreadedReceiver:
         body = await request.read()
         event = orjson.loads(body)
         items = event if isinstance(event, list) else [event]
+        failed = []
         for item in items:
             data = item.get("data", item)
+            if isinstance(event, list) and data["id"] in self.fail_once and data["id"] not in self.failed:
+                self.failed.append(data["id"])
+                failed.append(data["id"])
+                continue
             self.requests.append({"id": data["id"], "path": data["path"], "t": time.time(), "status": self.status,
                                   "ce_time": item.get("time")})
+        if isinstance(event, list):
+            return web.json_response({"failed": failed}, status=self.status)
         return web.Response(status=self.status)
 
     async def _start(self) -> None:

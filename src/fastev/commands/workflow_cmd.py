@@ -10,6 +10,7 @@ Exit status: 0 done, 1 Kafka failed (nothing after the failure committed), 2 con
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -193,7 +194,9 @@ def _rendered(spec: Any, event: dict[str, Any]) -> str:
     try:
         if action.type == "command":
             return "argv " + shlex.join(t.render(event, output) for t in action.argv)
-        text = f"{action.method} {action.url.render_url(event, output)} ({action.mode}"
+        # upstream output is unknown at check time: show its placeholders as written, not percent-encoded
+        url = re.sub(r"%7Boutput\.([A-Za-z0-9_.-]+)%7D", r"{output.\1}", action.url.render_url(event, output))
+        text = f"{action.method} {url} ({action.mode}"
         return text + (f", batches of up to {action.batch.max_events})" if action.batch else ")")
     except ValueError as e:
         return f"cannot render: {e} (would be dead-lettered as rejected)"
