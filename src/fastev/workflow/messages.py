@@ -12,6 +12,7 @@ dead-letters that message and goes on.
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import fastavro
@@ -28,6 +29,8 @@ CONFLUENT_HEADER = 5  # magic byte + 4-byte schema id
 _PARSED = fastavro.parse_schema({**schema(), "fields": [
     {**f, "type": "long"} if f["name"] == "time_us" else f for f in schema()["fields"]]})
 _FIELDS = frozenset(FIELDS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class MessageError(ValueError):
@@ -50,7 +53,8 @@ def read_events(value: bytes | None) -> list[dict[str, Any]]:
     fmt = message_format(value)
     try:
         if fmt == "ocf":
-            events = [_checked(e) for e in fastavro.reader(io.BytesIO(value), reader_schema=_PARSED)]
+            # the container's own (writer) schema carries timestamp-micros: back to the plain long
+            events = [_checked(_plain_time(e)) for e in fastavro.reader(io.BytesIO(value), reader_schema=_PARSED)]
             if not events:
                 raise MessageError("ocf message without events")
             return events
@@ -67,6 +71,12 @@ def read_events(value: bytes | None) -> list[dict[str, Any]]:
         raise
     except Exception as e:  # noqa: BLE001 - fastavro reports malformed input with many exception types
         raise MessageError(f"not a StorageEvent ({fmt} framing): {type(e).__name__}: {e}"[:300]) from None
+
+
+def _plain_time(event: Any) -> Any:
+    if isinstance(event, dict) and isinstance(event.get("time_us"), datetime):
+        event["time_us"] = (event["time_us"] - _EPOCH) // _MICROSECOND
+    return event
 
 
 def _checked(event: Any) -> dict[str, Any]:
