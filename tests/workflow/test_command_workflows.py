@@ -8,8 +8,22 @@ from typing import Any
 
 from fastev.kafka import EmbeddedBroker
 
-from .helpers import (at_least, calls, eid, event, headers, produce, produce_events, recorder, results, route_message,
-                      start_runner, stop_runner, toml_list, wait_for)
+from .helpers import (
+    at_least,
+    calls,
+    eid,
+    event,
+    headers,
+    produce,
+    produce_events,
+    recorder,
+    results,
+    route_message,
+    start_runner,
+    stop_runner,
+    toml_list,
+    wait_for,
+)
 
 DELIVERY = """[workflow.delivery]
 concurrency = 4
@@ -113,7 +127,8 @@ def test_route_formats_and_invalid_messages(tmp_path: Path, broker: EmbeddedBrok
     proc = start_runner(cfg)
     try:
         got = wait_for(at_least(3, lambda: consume(res, expected=3, idle_timeout=0.5)), 90, "three results", proc)
-        letters = wait_for(at_least(2, lambda: consume(dead, expected=2, idle_timeout=0.5)), 30, "two dead letters", proc)
+        letters = wait_for(at_least(2, lambda: consume(dead, expected=2, idle_timeout=0.5)), 30, "dead letters",
+                           proc)
     finally:
         status, err = stop_runner(proc)
     assert status == 0, err

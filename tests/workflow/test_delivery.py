@@ -12,8 +12,21 @@ from typing import Any
 
 from fastev.kafka import EmbeddedBroker
 
-from .helpers import (ThreadedReceiver, at_least, calls, eid, event, headers, produce_events, recorder, results,
-                      start_runner, stop_runner, toml_list, wait_for)
+from .helpers import (
+    ThreadedReceiver,
+    at_least,
+    calls,
+    eid,
+    event,
+    headers,
+    produce_events,
+    recorder,
+    results,
+    start_runner,
+    stop_runner,
+    toml_list,
+    wait_for,
+)
 
 
 def write(tmp: Path, bootstrap: str, topic: str, res: str, dead: str, workflow: str) -> Path:

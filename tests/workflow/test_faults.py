@@ -19,8 +19,19 @@ import pytest
 from fastev.kafka import EmbeddedBroker
 
 from ..conftest import NATIVE_EXPECTED
-from .helpers import (ThreadedReceiver, at_least, calls, event, order_violations, produce_events, recorder,
-                      results, start_runner, stop_runner, toml_list, wait_for)
+from .helpers import (
+    ThreadedReceiver,
+    calls,
+    event,
+    order_violations,
+    produce_events,
+    recorder,
+    results,
+    start_runner,
+    stop_runner,
+    toml_list,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(not NATIVE_EXPECTED, reason="engine faults: run once, in the native pass")
 
@@ -32,7 +43,7 @@ def workload(first: int = 0) -> tuple[list[dict[str, Any]], dict[str, list[str]]
     """Events on PATHS paths, PER_PATH each, interleaved; every 5th a DELETE (matches no workflow)."""
     events, expected, matching = [], {}, set()
     n = first
-    for round_ in range(PER_PATH):
+    for _round in range(PER_PATH):
         for p in range(PATHS):
             path = f"/data/run/p{p:02d}.h5"
             kind = "DELETE" if (n % 5) == 4 else "UPLOAD"
@@ -79,7 +90,8 @@ def command_action(cmd: list[str]) -> str:
 
 
 def succeeded_ids(consume: Callable[..., list[Any]], res: str) -> set[str]:
-    return {r["data"]["event_id"] for r in results(consume(res, idle_timeout=0.3)) if r["data"]["status"] == "succeeded"}
+    got = results(consume(res, idle_timeout=0.3))
+    return {r["data"]["event_id"] for r in got if r["data"]["status"] == "succeeded"}
 
 
 def check(ran: list[dict[str, Any]], expected: dict[str, list[str]], matching: set[str], done: set[str]) -> None:

@@ -146,7 +146,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _decode(fmt: str, inputs: list[str]) -> list[dict[str, Any]]:
-    from .. import decode
+    from ..decoding import decode
     from ..errors import ConfigError
     from ..event import DECODER_NAMES
 

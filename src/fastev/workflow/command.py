@@ -55,7 +55,7 @@ class CommandRunner:
             return Attempt(RETRY, "failed", detail=f"cannot start {argv[0]!r}: {e.strerror or e}")
         try:
             out, err = await asyncio.wait_for(_communicate(proc, job.event_json + b"\n"), self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await _kill_group(proc)
             return Attempt(RETRY, "timeout", detail=f"timed out after {self.timeout_s:g} s; process group killed")
         except asyncio.CancelledError:
@@ -105,7 +105,7 @@ async def _kill_group(proc: asyncio.subprocess.Process) -> None:
             if sig == signal.SIGKILL:
                 return
             # the leader is gone; members that ignored SIGTERM still get SIGKILL
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

@@ -40,7 +40,7 @@ TOPIC_LOOKUP_TIMEOUT_S = 10.0
 FLUSH_TIMEOUT_S = 30.0
 SEEN_LIMIT = 1_000_000   # (event, workflow) pairs remembered for de-duplication; the oldest go first
 _FIELDS = frozenset(FIELDS)
-RESULT_HEADERS = [("content-type", "application/cloudevents+json")]
+RESULT_HEADERS: list[tuple[str, str | bytes | None]] = [("content-type", "application/cloudevents+json")]
 
 
 class WorkflowRunner:
@@ -310,7 +310,7 @@ class WorkflowRunner:
                 self._kick.clear()
                 try:
                     await asyncio.wait_for(self._kick.wait(), 0.5)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     # -- offsets and partitions ----------------------------------------------------------------
@@ -324,7 +324,8 @@ class WorkflowRunner:
                 self.stats.lag(self._lag())
 
     def _commit(self, asynchronous: bool) -> None:
-        from confluent_kafka import KafkaException, TopicPartition as KTP
+        from confluent_kafka import KafkaException
+        from confluent_kafka import TopicPartition as KTP
 
         positions = self.ledger.committable(set(self.assigned))
         if not positions:
@@ -353,7 +354,8 @@ class WorkflowRunner:
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         """Consumer thread: commit what is finished of the revoked partitions, then let them go."""
-        from confluent_kafka import KafkaException, TopicPartition as KTP
+        from confluent_kafka import KafkaException
+        from confluent_kafka import TopicPartition as KTP
 
         tps = {(p.topic, p.partition) for p in partitions}
         positions = self.ledger.committable(tps, changed=False)

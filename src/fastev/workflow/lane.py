@@ -44,7 +44,8 @@ class Task:
 class Lane:
     def __init__(self, spec: Any, action: Any, finish: Callable[[Task, Outcome], None],
                  owned: Callable[[Task], bool], drop: Callable[[Task], None], stats: Any) -> None:
-        self.spec, self.action, self.finish, self.owned, self.drop, self.stats = spec, action, finish, owned, drop, stats
+        self.spec, self.action, self.finish, self.stats = spec, action, finish, stats
+        self.owned, self.drop = owned, drop
         d = spec.delivery
         self.delivery = d
         self.by_path: dict[str, deque[Task]] | None = {} if d.ordering == "path" else None
@@ -108,7 +109,7 @@ class Lane:
                         break
                     try:
                         batch.append(await asyncio.wait_for(self.ready.get(), left))
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         break
             batch = [t for t in batch if self._startable(t)]
             if not batch:

@@ -12,7 +12,7 @@ dead-letters that message and goes on.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastavro
@@ -29,7 +29,7 @@ CONFLUENT_HEADER = 5  # magic byte + 4-byte schema id
 _PARSED = fastavro.parse_schema({**schema(), "fields": [
     {**f, "type": "long"} if f["name"] == "time_us" else f for f in schema()["fields"]]})
 _FIELDS = frozenset(FIELDS)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 

@@ -54,7 +54,8 @@ class OffsetLedger:
         with self._lock:
             return sum(n for p in self._parts.values() for n in p.unfinished.values())
 
-    def committable(self, only: set[TopicPartition] | None = None, *, changed: bool = True) -> dict[TopicPartition, int]:
+    def committable(self, only: set[TopicPartition] | None = None, *,
+                    changed: bool = True) -> dict[TopicPartition, int]:
         """Position to commit per partition (restricted to ``only``); with ``changed`` only those that moved."""
         out: dict[TopicPartition, int] = {}
         with self._lock:
