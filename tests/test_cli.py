@@ -168,6 +168,27 @@ def test_demo_runs_end_to_end_through_a_broker() -> None:
     _check_demo_workflows(out)
 
 
+def test_demo_manifest_command_numbers_concurrent_appends(tmp_path: Path) -> None:
+    """The demo's command action, several at once as the runner starts them: one line each, numbered
+    without gaps or repeats, a tab or newline in a path kept inside its field."""
+    manifest = tmp_path / "manifest.tsv"
+    paths = [f"/data/run {n}/f\t{n}.h5" if n % 2 else f"/data/f{n}\nx.h5" for n in range(8)]
+    procs = [subprocess.Popen([sys.executable, "-m", "fastev.demo.manifest", "append", str(manifest), p, str(n)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             for n, p in enumerate(paths)]
+    outputs = []
+    for n, proc in enumerate(procs):
+        out, _ = proc.communicate(json.dumps({"id": f"{n:032x}", "kind": "UPLOAD"}).encode() + b"\n", timeout=60)
+        assert proc.returncode == 0
+        outputs.append(json.loads(out))
+    lines = manifest.read_text().splitlines()
+    assert sorted(o["line"] for o in outputs) == list(range(1, len(paths) + 1)) and len(lines) == len(paths)
+    for n, (p, o) in enumerate(zip(paths, outputs, strict=True)):
+        fields = lines[o["line"] - 1].split("\t")
+        assert fields[:3] == [f"{n:032x}", "UPLOAD", str(n)]
+        assert fields[3].replace("\\t", "\t").replace("\\n", "\n") == p
+
+
 def _demo_events_on_workflow_topics() -> tuple[Any, list[dict[str, Any]]]:
     """The demo's workflow config and the events its pipeline routes to that config's topics, found by
     decoding and routing the demo samples here (not by reading the broker)."""
