@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import pytest
@@ -164,6 +165,97 @@ def test_demo_runs_end_to_end_through_a_broker() -> None:
                  "dead letters -> rejected: delivered 4"):
         assert line in out
     assert "non-canonical-path" in out and "invalid-json" in out  # read back from the dead-letter topic
+    _check_demo_workflows(out)
+
+
+def test_demo_manifest_command_numbers_concurrent_appends(tmp_path: Path) -> None:
+    """The demo's command action, several at once as the runner starts them: one line each, numbered
+    without gaps or repeats, a tab or newline in a path kept inside its field."""
+    manifest = tmp_path / "manifest.tsv"
+    paths = [f"/data/run {n}/f\t{n}.h5" if n % 2 else f"/data/f{n}\nx.h5" for n in range(8)]
+    procs = [subprocess.Popen([sys.executable, "-m", "fastev.demo.manifest", "append", str(manifest), p, str(n)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             for n, p in enumerate(paths)]
+    outputs = []
+    for n, proc in enumerate(procs):
+        out, _ = proc.communicate(json.dumps({"id": f"{n:032x}", "kind": "UPLOAD"}).encode() + b"\n", timeout=60)
+        assert proc.returncode == 0
+        outputs.append(json.loads(out))
+    lines = manifest.read_text().splitlines()
+    assert sorted(o["line"] for o in outputs) == list(range(1, len(paths) + 1)) and len(lines) == len(paths)
+    for n, (p, o) in enumerate(zip(paths, outputs, strict=True)):
+        fields = lines[o["line"] - 1].split("\t")
+        assert fields[:3] == [f"{n:032x}", "UPLOAD", str(n)]
+        assert fields[3].replace("\\t", "\t").replace("\\n", "\n") == p
+
+
+def _demo_events_on_workflow_topics() -> tuple[Any, list[dict[str, Any]]]:
+    """The demo's workflow config and the events its pipeline routes to that config's topics, found by
+    decoding and routing the demo samples here (not by reading the broker)."""
+    from fastev.demo import SAMPLES, demo_dir
+    from fastev.pipeline.config import load_routes_config
+    from fastev.transcode import Transcoder
+    from fastev.workflow.config import load_workflow_config
+
+    demo = demo_dir()
+    routes = load_routes_config(demo / "pipeline.toml")
+    workflows = load_workflow_config(demo / "workflows.toml")
+    watches = json.loads((demo / "dcache-inotify.watches.json").read_text())
+    on_topics = [r.name for r in routes.routes if r.extra.get("topic") in workflows.topics]
+    events: dict[str, dict[str, Any]] = {}
+    for source, name in SAMPLES:
+        data = (demo / name).read_bytes()
+        opts: dict[str, Any] = {"inotify_watches": watches} if source == "dcache-inotify" else {}
+        tc = Transcoder(source, routes, **opts)
+        ids = {i for batch in (tc.feed(data), tc.finish()) for route in on_topics for i in batch.ids(route)}
+        events.update({e.id: e.to_dict() for e in decode(data, source, **opts).events if e.id in ids})
+    return workflows, list(events.values())
+
+
+def _table_rows(out: str, title: str) -> list[list[str]]:
+    """The cells of each row of the rich table titled ``title`` in ``out``."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == title)
+    rows = []
+    for line in lines[start + 4:]:  # title, top border, header, header rule
+        if not line.startswith("│"):
+            break
+        rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    return rows
+
+
+def _check_demo_workflows(out: str) -> None:
+    """The demo's workflow part: one outcome per (event, workflow) its config matches, chained ones after
+    their upstream, and a manifest line per matched event, all consistent with each other."""
+    from fastev.workflow.match import Matcher
+
+    workflows, events = _demo_events_on_workflow_topics()
+    roots = [w for w in workflows.workflows if w.match.after is None]
+    chained = [w for w in workflows.workflows if w.match.after is not None]
+    upstream = {w.name: [e for e in events if Matcher(w.match).matches(e)] for w in roots}
+    want = [(w.name, e["path"]) for w in roots for e in upstream[w.name]]
+    want += [(c.name, e["path"]) for c in chained for e in upstream[str(c.match.after)] if Matcher(c.match).matches(e)]
+    assert roots and chained and want
+    outcomes = _table_rows(out, "workflow outcomes, read back from 'workflow-results'")
+    assert sorted((r[0], r[1]) for r in outcomes) == sorted(want)
+    assert all(r[2] == "succeeded" and int(r[3]) >= 1 for r in outcomes)
+    manifest_events = upstream[roots[0].name]
+    manifest = _table_rows(out, "manifest.tsv, written by the manifest command (one line per new file)")
+    assert sorted(r[1:] for r in manifest) == sorted(
+        [e["id"], e["kind"], "" if e["size"] is None else str(e["size"]), e["path"]] for e in manifest_events)
+    assert [r[0] for r in manifest] == [str(n) for n in range(1, len(manifest_events) + 1)]
+    # Each step's output names the manifest line written for its path; the chained step got it as {output.line}.
+    path_of = {int(r[0]): r[4] for r in manifest}
+    for workflow, path, _status, _attempts, output in outcomes:
+        value = json.loads(output)
+        if workflow == roots[0].name:
+            assert path_of[value["line"]] == path
+        else:
+            name, _, line = value["announced"].partition(" is manifest line ")
+            assert name == path.rsplit("/", 1)[-1] and path_of[int(line)] == path
+    counts = "; ".join(f"{w.name}: {sum(1 for n, _ in want if n == w.name)} succeeded, 0 dead"
+                       for w in workflows.workflows)
+    assert counts in out
 
 
 def test_route_prints_a_summary_on_stderr(samples: Path) -> None:

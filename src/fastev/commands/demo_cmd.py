@@ -4,7 +4,9 @@ Starts the embedded Kafka-protocol broker (Tansu, loopback, memory storage),
 runs the demo pipeline (`fastev/demo/pipeline.toml`: a sample of every source,
 per-community routes under an ACL, a tape route as Avro containers, a
 dead-letter topic), consumes every topic back, decodes it with fastavro and
-prints what each route delivered.
+prints what each route delivered. Then a workflow runner (`fastev/demo/workflows.toml`)
+acts on two route topics: a command writes a manifest line per new file, a chained
+command announces it; the demo prints the outcomes read back from the results topic.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..decoding import IMPLEMENTATION
     from ..demo import demo_dir
+    from ..demo.workflow_run import run_demo_workflows
     from ..errors import ConfigError, DeliveryError
     from ..kafka import EmbeddedBroker
     from ..pipeline.config import parse_config
@@ -57,13 +60,14 @@ def run(args: argparse.Namespace) -> int:
             console.print(summary.getvalue().rstrip())
             if status != 0:
                 return status
-            _print_topics(console, broker.bootstrap, config)
+            route_messages = _print_topics(console, broker.bootstrap, config)
+            return run_demo_workflows(console, broker, work, route_messages)
         finally:
             broker.stop()
-    return 0
 
 
-def _print_topics(console: Any, bootstrap: str, config: Any) -> None:
+def _print_topics(console: Any, bootstrap: str, config: Any) -> dict[str, list[bytes]]:
+    """Print what each route delivered; returns the message values per topic."""
     import fastavro
     from rich.table import Table
 
@@ -74,9 +78,11 @@ def _print_topics(console: Any, bootstrap: str, config: Any) -> None:
     table = Table(title="routes, consumed back from the broker and decoded with fastavro")
     for col in ("route", "topic", "format", "events", "kinds", "sample paths"):
         table.add_column(col, overflow="fold")
+    messages: dict[str, list[bytes]] = {}
     for target in config.targets:
         events: list[dict[str, Any]] = []
         for msg in consume_all(bootstrap, [target.topic], idle_timeout=1.5):
+            messages.setdefault(target.topic, []).append(msg.value())
             if target.format == "ocf":
                 events += [cast(dict[str, Any], e) for e in fastavro.reader(io.BytesIO(msg.value()))]
             else:
@@ -94,3 +100,4 @@ def _print_topics(console: Any, bootstrap: str, config: Any) -> None:
             dead.add_row(h.get("fastev_source", ""), h.get("fastev_reason", ""), h.get("fastev_field", ""),
                          msg.value()[:60].decode("utf-8", "replace"))
         console.print(dead)
+    return messages
