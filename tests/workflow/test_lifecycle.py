@@ -11,8 +11,21 @@ from typing import Any
 from fastev.kafka import EmbeddedBroker
 from fastev.kafka.broker import free_port
 
-from .helpers import (at_least, calls, eid, event, produce, produce_events, recorder, results, route_message,
-                      start_runner, stop_runner, toml_list, wait_for)
+from .helpers import (
+    at_least,
+    calls,
+    eid,
+    event,
+    produce,
+    produce_events,
+    recorder,
+    results,
+    route_message,
+    start_runner,
+    stop_runner,
+    toml_list,
+    wait_for,
+)
 
 
 def write(tmp: Path, bootstrap: str, topic: str, res: str, argv: list[str], *, grace_s: float = 10,
