@@ -58,6 +58,8 @@ def leaf_parsers(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
 LEAVES = sorted(leaf_commands(cli.build_parser()))
 PIPELINE = (demo_dir() / "pipeline.toml").read_text("utf-8")
 TOKEN = "a-service-token"
+WORKFLOWS = ('[workflows]\ntopics = ["atlas-events"]\n[[workflow]]\nname = "w"\n[workflow.action]\n'
+             'type = "command"\nargv = ["true", "{path}"]\ntimeout_s = 5\n')
 SSE = '[sse]\nlisten = "127.0.0.1:{port}"\n[sse.auth]\nmode = "acl"\ntokens_file = "tokens.txt"\n'
 
 
@@ -102,6 +104,10 @@ def work(tmp_path_factory: pytest.TempPathFactory, busy_port: int, closed_port: 
     (d / "unreachable.toml").write_text(PIPELINE + unreachable)
     (d / "unreachable-sse.toml").write_text(PIPELINE + unreachable + SSE.format(port=0))
     (d / "unreachable-busy-sse.toml").write_text(PIPELINE + unreachable + SSE.format(port=busy_port))
+    (d / "wf-unknown-key.toml").write_text(WORKFLOWS.replace("timeout_s", "timeot_s"))
+    (d / "wf-no-broker.toml").write_text(WORKFLOWS)
+    (d / "wf-busy-metrics.toml").write_text(unreachable + WORKFLOWS + f'[metrics]\nlisten = "127.0.0.1:{busy_port}"\n')
+    (d / "wf-unreachable.toml").write_text(unreachable + WORKFLOWS)
     return d
 
 
@@ -158,6 +164,16 @@ MISTAKES: list[tuple[tuple[str, ...], list[str], int]] = [
     (("bench", "memory"), ["--gb", "-1"], 2),
     (("bench", "memory"), ["--out", "pipeline.toml"], 2),
     (("demo",), ["--records", "5"], 2),
+    *[(("workflow", "run"), ["--config", f], 2) for f in ("no-such.toml", "a-directory.toml", "latin1.toml",
+                                                          "invalid.toml", "wf-unknown-key.toml", "wf-no-broker.toml",
+                                                          "wf-busy-metrics.toml")],
+    (("workflow", "run"), ["--config", "wf-unreachable.toml"], 1),
+    (("workflow", "run"), [], 2),
+    *[(("workflow", "check"), ["--config", f], 2) for f in ("no-such.toml", "a-directory.toml", "latin1.toml",
+                                                            "invalid.toml", "wf-unknown-key.toml")],
+    (("workflow", "check"), ["--config", "wf-no-broker.toml", "--source", "s3", "no-such-input.jsonl"], 2),
+    (("workflow", "check"), ["--config", "wf-no-broker.toml", "--source", "bogus", "s3.jsonl"], 2),
+    (("workflow", "check"), ["--config", "wf-no-broker.toml", "--source"], 2),
     ((), [], 2),
     ((), ["frobnicate"], 2),
     (("acl",), [], 2),

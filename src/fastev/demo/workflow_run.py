@@ -99,8 +99,11 @@ async def _run(runner: WorkflowRunner, bootstrap: str, config: WorkflowsConfig, 
 
     stop = asyncio.Event()
     running = asyncio.create_task(runner.run(stop))
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "fastev-demo-results-reader",
-                       "enable.auto.commit": False, "log_level": 3})
+    from ..kafka.librdkafka_log import watched_client_config
+
+    conf, _watch = watched_client_config({"bootstrap.servers": bootstrap, "group.id": "fastev-demo-results-reader",
+                                          "enable.auto.commit": False, "log_level": 3})
+    reader = Consumer(conf)
     results: dict[str, dict[str, Any]] = {}
     missing: set[str] = set()
     try:
