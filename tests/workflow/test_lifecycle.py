@@ -3,6 +3,7 @@ run them again; an action longer than the grace period is stopped and runs again
 duplicated message runs once; the Prometheus endpoint counts what happened."""
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -113,3 +114,52 @@ def test_a_duplicated_message_runs_once_and_metrics_count_it(tmp_path: Path, bro
 def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         return str(r.read().decode())
+
+
+def test_a_terminal_shows_the_live_table(tmp_path: Path, broker: EmbeddedBroker, new_topic: Callable[..., str],
+                                         consume: Callable[..., list[Any]]) -> None:
+    import os
+    import pty
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from .helpers import REPO
+
+    topic, res = new_topic(), new_topic()
+    cmd, _log = recorder(tmp_path)
+    cfg = write(tmp_path, broker.bootstrap, topic, res, [*cmd, "ok", "{path}"])
+    produce_events(broker.bootstrap, topic, [event(1, "/t/a"), event(2, "/t/b")])
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "fastev", "workflow", "run", "--config", str(cfg)],
+                            cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": "120"},
+                            stdout=subprocess.DEVNULL, stderr=follower, start_new_session=True)
+    os.close(follower)
+    screen = bytearray()
+
+    def drain() -> None:  # read while it runs: a full pty would block the runner's redraws
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the runner exited and closed its end
+                return
+            if not chunk:
+                return
+            screen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        wait_for(at_least(2, lambda: consume(res, expected=2, idle_timeout=0.5)), 60, "two results", proc)
+        time.sleep(1.5)  # a refresh after the outcomes
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(60)
+    reader.join(10)
+    os.close(leader)
+    text = screen.decode("utf-8", "replace")
+    assert status == 0, text
+    assert "fastev workflows" in text and "succeeded" in text and "in flight" in text
+    row = [line for line in text.splitlines() if "│ w " in line or "┃ w " in line]
+    assert row and "2" in row[-1], text
